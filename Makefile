@@ -1,0 +1,41 @@
+# Every target creates .venv and installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: demo test lint typecheck install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## demo: serve the bundled sample news site on 127.0.0.1 and ingest it into ./newsflow.duckdb
+demo: $(VENV)/.installed
+	$(BIN)/newsflow demo
+
+## lint: ruff over code and tests
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check flows extractors storage tests bench deployments
+
+## typecheck: mypy (strict) over the packages
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+## test: lint, typecheck, then the whole suite
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,148 @@
+"""The pure extraction function: a fetched page in, a clean ``Article`` out.
+
+No network, no Prefect, no database: bytes, a URL and options go in, an
+``Article`` comes out or an ``ExtractionError`` is raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import trafilatura
+
+from extractors import metadata
+from extractors.body import extract_blocks, find_standfirst
+from extractors.boilerplate import cut_related_blocks, prune_tree
+from extractors.dates import get_zone
+from extractors.errors import NoArticleContent
+from extractors.html import parse_html
+from extractors.language import detect_language
+from extractors.records import Article, FetchedPage, RelatedLink, iso_utc
+from extractors.urls import url_key
+
+#: Bump when a change alters what the extractor returns for the same page.
+EXTRACTOR_REVISION = "1"
+EXTRACTOR_VERSION = f"newsflow-{EXTRACTOR_REVISION}+trafilatura-{trafilatura.__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractOptions:
+    """Per-source knowledge the page itself may not state."""
+
+    timezone: str = "UTC"
+    """IANA zone for timestamps written without one."""
+    language: str | None = None
+    """Language hint when the page declares none."""
+
+
+def extract_article(page: FetchedPage, options: ExtractOptions | None = None) -> Article:
+    """Extract an Article from a fetched page."""
+    return extract_html(page.body, page.final_url, options, header_charset=page.charset)
+
+
+def extract_html(
+    html: bytes,
+    url: str,
+    options: ExtractOptions | None = None,
+    header_charset: str | None = None,
+) -> Article:
+    """Extract an Article from raw HTML bytes served at ``url``."""
+    options = options or ExtractOptions()
+    zone = get_zone(options.timezone)
+    tree = parse_html(html, url, header_charset)
+
+    signals = metadata.PageSignals.read(tree, url)
+    provenance: dict[str, str | None] = {}
+
+    canonical, provenance["canonical_url"] = metadata.canonical_url(signals)
+    site, provenance["site_name"] = metadata.site_name(signals)
+    title, provenance["title"] = metadata.title(signals, site)
+    authors, provenance["authors"] = metadata.authors(signals)
+    times = metadata.timestamps(signals, zone)
+    provenance["published_at"], provenance["modified_at"] = times.published_source, times.modified_source
+    section, provenance["section"] = metadata.section(signals)
+    tags, provenance["tags"] = metadata.tags(signals)
+    description, provenance["description"] = metadata.description(signals)
+    image, provenance["lead_image_url"] = metadata.lead_image(signals)
+    is_paywalled, provenance["is_paywalled"] = metadata.paywalled(signals)
+
+    standfirst = find_standfirst(tree)
+    related = cut_related_blocks(tree, url)
+    prune_tree(tree)
+    blocks = extract_blocks(tree, url, title, standfirst)
+    body_text = "\n\n".join(block.text for block in blocks)
+    if not body_text.strip():
+        raise NoArticleContent(url, "no article text found on the page")
+
+    language, provenance["language"] = detect_language(body_text, metadata.html_language(signals) or options.language)
+    fields = {
+        "canonical_url": canonical,
+        "title": title,
+        "authors": list(authors),
+        "published_at": iso_utc(times.published),
+        "modified_at": iso_utc(times.modified),
+        "language": language,
+        "site_name": site,
+        "section": section,
+        "tags": list(tags),
+        "description": description,
+        "lead_image_url": image,
+        "body_text": body_text,
+        "related_links": [[link.text, link.url] for link in _unique_links(related)],
+        "is_paywalled": is_paywalled,
+    }
+    return Article(
+        url=url,
+        canonical_url=canonical,
+        url_key=url_key(canonical),
+        title=title,
+        authors=tuple(authors),
+        published_at=times.published,
+        modified_at=times.modified,
+        language=language,
+        site_name=site,
+        section=section,
+        tags=tuple(tags),
+        description=description,
+        lead_image_url=image,
+        body_text=body_text,
+        headings=tuple(block.text for block in blocks if block.kind == "h"),
+        related_links=_unique_links(related),
+        word_count=len(re.findall(r"\w+", body_text)),
+        is_paywalled=is_paywalled,
+        provenance=tuple((k, v) for k, v in provenance.items() if v),
+        content_hash=content_hash(fields),
+        extractor_version=EXTRACTOR_VERSION,
+    )
+
+
+def _unique_links(links: list[RelatedLink]) -> tuple[RelatedLink, ...]:
+    seen: set[str] = set()
+    out = []
+    for link in links:
+        if link.url not in seen:
+            seen.add(link.url)
+            out.append(link)
+    return tuple(out)
+
+
+def content_hash(fields: dict[str, object]) -> str:
+    """A stable hash of what a reader sees; the fetched URL and versions do not count."""
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def fetched_page_from_file(data: bytes, url: str) -> FetchedPage:
+    """A FetchedPage for HTML read from disk (the CLI and tests use it)."""
+    return FetchedPage(
+        url=url,
+        final_url=url,
+        status=200,
+        headers=(("content-type", "text/html"),),
+        body=data,
+        fetched_at=datetime.now(UTC),
+    )

@@ -1,0 +1,129 @@
+"""The one exception tree of newsflow.
+
+Every failure that concerns a URL carries that URL and a human-readable
+reason, and says whether trying again later can help (``transient``).
+Flows turn these into rows (``fetches``/``runs``) instead of stopping.
+
+    NewsflowError                      url, reason, transient
+    ├── FetchError                     anything between us and the response body
+    │   ├── TransientFetchError        transient = True: retry with backoff
+    │   │   ├── FetchTimeout           connect/read timeout
+    │   │   ├── ConnectionFailed       DNS, refused, reset, truncated body
+    │   │   └── ServerError            5xx and 429 (status, retry_after)
+    │   └── PermanentFetchError        transient = False: do not retry
+    │       ├── HTTPStatusError        other 4xx (status)
+    │       ├── NotHTML                wrong content type for the stage
+    │       ├── TooLarge               body over the size cap
+    │       ├── TooManyRedirects       redirect cap or loop
+    │       └── InvalidURL             not an http(s) URL we can fetch
+    ├── ExtractionError                the page was fetched but is no article
+    │   └── NoArticleContent           no main text found
+    ├── FeedError                      a feed or sitemap we cannot parse
+    ├── StorageError                   DuckDB write/read problems
+    │   └── DatabaseLocked             another process holds the file (transient)
+    └── ConfigError                    bad settings or parameters (no URL)
+"""
+
+from __future__ import annotations
+
+
+class NewsflowError(Exception):
+    """Base class: a failure about ``url`` for ``reason``."""
+
+    transient: bool = False
+    #: short machine-readable outcome stored in the ``fetches`` table
+    outcome: str = "error"
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(url, reason)
+        self.url = url
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.url})" if self.url else self.reason
+
+
+class FetchError(NewsflowError):
+    outcome = "fetch_error"
+
+
+class TransientFetchError(FetchError):
+    transient = True
+
+
+class FetchTimeout(TransientFetchError):
+    outcome = "timeout"
+
+
+class ConnectionFailed(TransientFetchError):
+    outcome = "connection_error"
+
+
+class ServerError(TransientFetchError):
+    """5xx or 429; ``retry_after`` is the server's hint in seconds, if any."""
+
+    outcome = "http_error"
+
+    def __init__(self, url: str, reason: str, status: int, retry_after: float | None = None) -> None:
+        super().__init__(url, reason)
+        self.status = status
+        self.retry_after = retry_after
+        self.args = (url, reason, status, retry_after)
+
+
+class PermanentFetchError(FetchError):
+    transient = False
+
+
+class HTTPStatusError(PermanentFetchError):
+    outcome = "http_error"
+
+    def __init__(self, url: str, reason: str, status: int) -> None:
+        super().__init__(url, reason)
+        self.status = status
+        self.args = (url, reason, status)
+
+
+class NotHTML(PermanentFetchError):
+    outcome = "not_html"
+
+
+class TooLarge(PermanentFetchError):
+    outcome = "too_large"
+
+
+class TooManyRedirects(PermanentFetchError):
+    outcome = "too_many_redirects"
+
+
+class InvalidURL(PermanentFetchError):
+    outcome = "invalid_url"
+
+
+class ExtractionError(NewsflowError):
+    outcome = "extraction_error"
+
+
+class NoArticleContent(ExtractionError):
+    outcome = "no_content"
+
+
+class FeedError(NewsflowError):
+    outcome = "feed_error"
+
+
+class StorageError(NewsflowError):
+    outcome = "storage_error"
+
+
+class DatabaseLocked(StorageError):
+    transient = True
+    outcome = "database_locked"
+
+
+class ConfigError(NewsflowError):
+    outcome = "config_error"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("", reason)
+        self.args = (reason,)

@@ -1,0 +1,27 @@
+"""Language of an article: py3langid on the text, ``<html lang>`` as a hint."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+_MIN_CONFIDENCE = 0.80
+_MIN_CHARS = 40
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> LanguageIdentifier:
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(text: str, hint: str | None) -> tuple[str | None, str | None]:
+    """(ISO 639-1 code, source). The text wins when it is long and clear enough."""
+    sample = text[:5000]
+    if len(sample.strip()) >= _MIN_CHARS:
+        code, confidence = _identifier().classify(sample)
+        if confidence >= _MIN_CONFIDENCE or hint is None or code == hint:
+            return str(code), "text"
+    if hint:
+        return hint, "html"
+    return None, None

@@ -1,0 +1,439 @@
+"""Article metadata from JSON-LD, ``<meta>``, markup and visible bylines.
+
+Each getter returns the value and where it came from (``jsonld``, ``meta``,
+``html``, ``text`` or ``url``) so that the Article can carry provenance.
+Sources are tried from most to least explicit; the first usable one wins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+from urllib.parse import urljoin
+
+import lxml.html
+
+from extractors.dates import find_visible_dates, parse_machine_date
+from extractors.errors import InvalidURL
+from extractors.urls import normalize_url
+
+Sourced = tuple[Any, str | None]
+
+ARTICLE_TYPES = {
+    "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
+    "backgroundnewsarticle", "reviewnewsarticle", "blogposting", "liveblogposting", "socialmediaposting",
+    "scholarlyarticle", "techarticle", "report", "posting",
+}  # fmt: skip
+
+# Containers whose names must never be mistaken for the article's byline or date.
+_FOREIGN_CONTAINER = re.compile(
+    r"comment|respond|sidebar|widget|related|author-box|author-bio|about-author|footer|newsletter|popular|trending|recommend",
+    re.IGNORECASE,
+)
+_BYLINE_PREFIX = re.compile(
+    r"^\s*(?:written\s+by|posted\s+by|reported\s+by|words\s+by|text(?:\s+by)?|by|von|oleh|penulis|reporter|"
+    r"pewarta|wartawan|por|par|door|di|de|autor(?:a|in)?|author|auteur|texto|testo|redaksi)\s*[:\-–]?\s+",
+    re.IGNORECASE,
+)
+_AUTHOR_SPLIT = re.compile(r"\s*(?:,|;|&|\||·|•|\s+(?:and|und|dan|y|e|et|en|og|och)\s+)\s*", re.IGNORECASE)
+_JOB_TITLE = re.compile(
+    r"\b(?:staff|senior|chief|editor|editors|writer|reporter|correspondent|journalist|contributor|columnist|"
+    r"redakteur(?:in)?|korrespondent(?:in)?|redaktion|wartawan|koresponden|kontributor|jornalista|periodista|"
+    r"redactor|redactora|rédacteur|rédactrice|journaliste|giornalista|redacteur|verslaggever|news desk|desk)\b",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"\S+@\S+\.\w+")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = _SPACES.sub(" ", value).strip()
+    return text or None
+
+
+def _walk_jsonld(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk_jsonld(item)
+    elif isinstance(node, dict):
+        yield node
+        if "@graph" in node:
+            yield from _walk_jsonld(node["@graph"])
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    raw = node.get("@type")
+    values = raw if isinstance(raw, list) else [raw]
+    return {v.lower() for v in values if isinstance(v, str)}
+
+
+@dataclass
+class PageSignals:
+    """What the ``<head>`` and structured data of one page say, gathered once."""
+
+    tree: lxml.html.HtmlElement
+    url: str
+    metas: dict[str, list[str]]
+    jsonld: list[dict[str, Any]]
+    article_ld: dict[str, Any]
+
+    @classmethod
+    def read(cls, tree: lxml.html.HtmlElement, url: str) -> PageSignals:
+        metas: dict[str, list[str]] = {}
+        for meta in tree.iter("meta"):
+            content = meta.get("content")
+            if content is None:
+                continue
+            for attr in ("property", "name", "itemprop", "http-equiv"):
+                key = meta.get(attr)
+                if key:
+                    metas.setdefault(key.strip().lower(), []).append(content.strip())
+        nodes: list[dict[str, Any]] = []
+        for script in tree.xpath('//script[contains(translate(@type,"LDJSON","ldjson"),"ld+json")]'):
+            raw = (script.text or "").strip()
+            raw = re.sub(r"^\s*(?:<!--|//\s*<!\[CDATA\[)|(?:-->|//\s*\]\]>)\s*$", "", raw)
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                continue  # a broken JSON-LD block must not cost the other sources
+            nodes.extend(_walk_jsonld(data))
+        article = next((n for n in nodes if _types(n) & ARTICLE_TYPES), {})
+        return cls(tree=tree, url=url, metas=metas, jsonld=nodes, article_ld=article)
+
+    def meta(self, *names: str) -> Sourced:
+        for name in names:
+            for value in self.metas.get(name, []):
+                text = clean_text(value)
+                if text:
+                    return text, "meta"
+        return None, None
+
+    def meta_all(self, name: str) -> list[str]:
+        return [t for t in (clean_text(v) for v in self.metas.get(name, [])) if t]
+
+    def ld(self, key: str) -> Any:
+        return self.article_ld.get(key)
+
+
+def _absolute(url: object, base: str) -> str | None:
+    if isinstance(url, dict):
+        url = url.get("url") or url.get("@id") or url.get("contentUrl")
+    if isinstance(url, list):
+        url = url[0] if url else None
+    if not isinstance(url, str) or not url.strip():
+        return None
+    return urljoin(base, url.strip())
+
+
+def _outside_foreign(element: lxml.html.HtmlElement) -> bool:
+    for ancestor in element.iterancestors():
+        names = f"{ancestor.get('class', '')} {ancestor.get('id', '')}"
+        if ancestor.tag in ("aside", "footer") or _FOREIGN_CONTAINER.search(names):
+            return False
+    return True
+
+
+def canonical_url(sig: PageSignals) -> Sourced:
+    candidates: list[tuple[object, str]] = []
+    for link in sig.tree.xpath(
+        '//link[@href][contains(concat(" ", normalize-space(translate(@rel,"CANONICAL","canonical")), " "),'
+        ' " canonical ")]'
+    ):
+        candidates.append((link.get("href"), "html"))
+    main_entity = sig.ld("mainEntityOfPage")
+    candidates += [(sig.ld("url"), "jsonld"), (main_entity, "jsonld")]
+    candidates.append((sig.meta("og:url")[0], "meta"))
+    for raw, source in candidates:
+        absolute = _absolute(raw, sig.url)
+        if absolute:
+            try:
+                return normalize_url(absolute), source
+            except InvalidURL:
+                continue
+    return normalize_url(sig.url), "url"
+
+
+def site_name(sig: PageSignals) -> Sourced:
+    value, source = sig.meta("og:site_name", "application-name", "apple-mobile-web-app-title")
+    if value:
+        return value, source
+    publisher = sig.ld("publisher")
+    if isinstance(publisher, dict) and clean_text(publisher.get("name")):
+        return clean_text(publisher.get("name")), "jsonld"
+    for node in sig.jsonld:
+        if _types(node) & {"website", "newsmediaorganization", "organization"} and clean_text(node.get("name")):
+            return clean_text(node.get("name")), "jsonld"
+    return None, None
+
+
+def title(sig: PageSignals, site: str | None) -> Sourced:
+    value: str | None = clean_text(sig.ld("headline"))
+    source: str | None = "jsonld"
+    if not value:
+        value, source = sig.meta("og:title", "twitter:title")
+    if not value:
+        h1 = sig.tree.xpath("//article//h1|//main//h1|//h1")
+        value, source = (clean_text(h1[0].text_content()), "html") if h1 else (None, None)
+    if not value:
+        titles = sig.tree.xpath("//title")
+        value, source = (clean_text(titles[0].text_content()), "html") if titles else (None, None)
+    if value and site:
+        for sep in (" | ", " - ", " – ", " — ", " :: ", " · "):
+            if value.endswith(sep + site):
+                value = value[: -len(sep + site)].strip()
+    return value, source if value else None
+
+
+def description(sig: PageSignals) -> Sourced:
+    value, source = sig.meta("description", "og:description", "twitter:description")
+    if value:
+        return value, source
+    ld = clean_text(sig.ld("description"))
+    return (ld, "jsonld") if ld else (None, None)
+
+
+def lead_image(sig: PageSignals) -> Sourced:
+    value, source = sig.meta("og:image", "og:image:url", "og:image:secure_url")
+    if value:
+        return _absolute(value, sig.url), source
+    ld = _absolute(sig.ld("image") or sig.ld("thumbnailUrl"), sig.url)
+    if ld:
+        return ld, "jsonld"
+    value, source = sig.meta("twitter:image", "twitter:image:src")
+    if value:
+        return _absolute(value, sig.url), source
+    images = sig.tree.xpath("//article//figure//img/@src|//article//img/@src")
+    return (_absolute(images[0], sig.url), "html") if images else (None, None)
+
+
+def section(sig: PageSignals) -> Sourced:
+    value, source = sig.meta(
+        "article:section", "og:article:section", "section", "parsely-section", "cxenseparse:recs:category"
+    )
+    if value:
+        return value, source
+    ld = sig.ld("articleSection")
+    if isinstance(ld, list):
+        ld = ld[0] if ld else None
+    if clean_text(ld):
+        return clean_text(ld), "jsonld"
+    for node in sig.jsonld:
+        if "breadcrumblist" in _types(node):
+            items = node.get("itemListElement") or []
+            names = [
+                clean_text(i.get("name") or (i.get("item") or {}).get("name")) for i in items if isinstance(i, dict)
+            ]
+            names = [n for n in names if n]
+            # first crumb is home, last is usually the article itself
+            if len(names) >= 3:
+                return names[-2], "jsonld"
+    return None, None
+
+
+def _unique(values: list[str]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        key = value.casefold()
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+    return tuple(out)
+
+
+def tags(sig: PageSignals) -> Sourced:
+    values = sig.meta_all("article:tag") + sig.meta_all("og:article:tag")
+    if values:
+        return _unique(values), "meta"
+    keywords = sig.ld("keywords")
+    if isinstance(keywords, str):
+        keywords = keywords.split(",")
+    if isinstance(keywords, list):
+        cleaned = [t for t in (clean_text(k) for k in keywords) if t]
+        if cleaned:
+            return _unique(cleaned), "jsonld"
+    for name in ("news_keywords", "keywords"):
+        raw = sig.meta(name)[0]
+        if raw:
+            return _unique([t for t in (clean_text(k) for k in re.split(r"[,;]", raw)) if t]), "meta"
+    links = [clean_text(a.text_content()) for a in sig.tree.xpath('//a[contains(concat(" ", @rel, " "), " tag ")]')]
+    found = [t for t in links if t]
+    return (_unique(found), "html") if found else ((), None)
+
+
+def clean_author_names(raw: str) -> list[str]:
+    """Split a byline into names, without prefixes, titles and e-mail addresses."""
+    text = _EMAIL.sub(" ", raw)
+    text = re.sub(r"\(.*?\)", " ", text)
+    text = _SPACES.sub(" ", text).strip(" -–—|:")
+    previous = None
+    while previous != text:
+        previous = text
+        text = _BYLINE_PREFIX.sub("", text).strip()
+    names: list[str] = []
+    for part in _AUTHOR_SPLIT.split(text):
+        part = part.strip(" -–—|:.")
+        part = _BYLINE_PREFIX.sub("", part).strip()
+        if not part or _JOB_TITLE.search(part) or re.search(r"\d|https?:|www\.", part):
+            continue
+        words = part.split()
+        if 1 <= len(words) <= 5 and len(part) >= 3:
+            names.append(part)
+    return names
+
+
+def _ld_author_names(raw: Any) -> list[str]:
+    entries = raw if isinstance(raw, list) else [raw]
+    persons: list[str] = []
+    organisations: list[str] = []
+    for entry in entries:
+        if isinstance(entry, str):
+            persons.extend(clean_author_names(entry))
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            target = organisations if "organization" in _types(entry) else persons
+            target.extend(clean_author_names(entry["name"]))
+    return persons or organisations
+
+
+_BYLINE_XPATH = (
+    '//*[@rel="author" or @itemprop="author" or '
+    'contains(concat(" ", normalize-space(@class), " "), " byline ") or '
+    'contains(concat(" ", normalize-space(@class), " "), " author ") or '
+    'contains(@class, "author-name") or contains(@class, "post-author") or contains(@class, "td-post-author-name") or '
+    'contains(@class, "jeg_meta_author") or contains(@class, "article-author") or contains(@class, "byline__")]'
+)
+
+
+def authors(sig: PageSignals) -> Sourced:
+    names = _ld_author_names(sig.ld("author"))
+    if names:
+        return _unique(names), "jsonld"
+    for key in ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author", "byl"):
+        for value in sig.meta_all(key):
+            if not value.startswith("http"):
+                names.extend(clean_author_names(value))
+        if names:
+            return _unique(names), "meta"
+    for element in sig.tree.xpath(_BYLINE_XPATH):
+        if not _outside_foreign(element):
+            continue
+        names = clean_author_names(element.text_content())
+        if names:
+            return _unique(names), "html"
+    return (), None
+
+
+_PUBLISHED_META = (
+    "article:published_time", "og:published_time", "datepublished", "pubdate", "publishdate", "publish-date",
+    "parsely-pub-date", "sailthru.date", "dc.date.issued", "dc.date", "dcterms.created", "date", "article.published",
+)  # fmt: skip
+_MODIFIED_META = (
+    "article:modified_time",
+    "og:updated_time",
+    "datemodified",
+    "dcterms.modified",
+    "last-modified",
+    "article.updated",
+)
+_UPDATED_WORD = re.compile(
+    r"updated|update|diperbarui|diperbaharui|aktualisiert|mis à jour|actualizado|atualizado|aggiornato|bijgewerkt",
+    re.IGNORECASE,
+)
+_DATE_CONTAINER_XPATH = (
+    '//*[self::time or contains(@class, "date") or contains(@class, "time") or contains(@class, "posted") '
+    'or contains(@class, "publish") or contains(@class, "byline") or contains(@class, "meta")][not(self::meta)]'
+)
+
+
+@dataclass(frozen=True)
+class Timestamps:
+    published: datetime | None
+    published_source: str | None
+    modified: datetime | None
+    modified_source: str | None
+
+
+def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
+    """Published and modified times. Each source is asked for each role on its own, never swapped."""
+
+    def machine(values: list[tuple[object, str]]) -> tuple[datetime | None, str | None]:
+        date_only: tuple[datetime | None, str | None] = (None, None)
+        for raw, source in values:
+            parsed = parse_machine_date(raw if isinstance(raw, str) else None, zone)
+            if parsed is None:
+                continue
+            if parsed[1]:
+                return parsed[0], source
+            if date_only[0] is None:
+                date_only = (parsed[0], source)
+        return date_only
+
+    def meta_values(names: tuple[str, ...]) -> list[tuple[object, str]]:
+        return [(v, "meta") for name in names for v in sig.meta_all(name)]
+
+    published = machine(
+        [(sig.ld("datePublished"), "jsonld"), (sig.ld("dateCreated"), "jsonld"), *meta_values(_PUBLISHED_META)]
+    )
+    modified = machine([(sig.ld("dateModified"), "jsonld"), *meta_values(_MODIFIED_META)])
+
+    if published[0] is None or modified[0] is None:
+        pub_times: list[tuple[object, str]] = []
+        mod_times: list[tuple[object, str]] = []
+        for element in sig.tree.xpath("//time[@datetime]"):
+            if not _outside_foreign(element):
+                continue
+            names = f"{element.get('class', '')} {element.get('itemprop', '')}"
+            target = mod_times if re.search(r"updated|modified", names, re.IGNORECASE) else pub_times
+            target.append((element.get("datetime"), "html"))
+        if published[0] is None:
+            published = machine(pub_times)
+        if modified[0] is None:
+            modified = machine(mod_times)
+
+    if published[0] is None:
+        for element in sig.tree.xpath(_DATE_CONTAINER_XPATH):
+            if not _outside_foreign(element) or len(element.text_content()) > 300:
+                continue
+            text = clean_text(element.text_content()) or ""
+            found = find_visible_dates(text, zone)
+            if not found:
+                continue
+            if _UPDATED_WORD.search(text.split(" ", 1)[0]) and modified[0] is None:
+                modified = (found[0][0], "text")
+                continue
+            published = (found[0][0], "text")
+            if len(found) > 1 and modified[0] is None and _UPDATED_WORD.search(text):
+                modified = (found[1][0], "text")
+            break
+    return Timestamps(published[0], published[1], modified[0], modified[1])
+
+
+def paywalled(sig: PageSignals) -> Sourced:
+    def flag(value: object) -> bool | None:
+        if isinstance(value, bool):
+            return not value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "false"
+        return None
+
+    direct = flag(sig.ld("isAccessibleForFree"))
+    if direct is not None:
+        return direct, "jsonld"
+    parts = sig.ld("hasPart")
+    for part in parts if isinstance(parts, list) else [parts]:
+        if isinstance(part, dict) and flag(part.get("isAccessibleForFree")):
+            return True, "jsonld"
+    return None, None
+
+
+def html_language(sig: PageSignals) -> str | None:
+    raw = sig.tree.get("lang") or sig.meta("og:locale", "content-language", "language")[0] or sig.ld("inLanguage")
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    return raw.strip().replace("_", "-").split("-")[0].lower() or None

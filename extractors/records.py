@@ -1,0 +1,156 @@
+"""Typed, immutable records that cross stage boundaries.
+
+``FetchedPage`` leaves the fetcher, ``Article`` leaves the extractor,
+``Failure`` is what any stage reports for a URL it could not handle.
+They hold tuples rather than lists/dicts so that they are truly frozen,
+hashable where possible and cheap to pickle into a worker process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+
+from extractors.errors import NewsflowError
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """One HTTP response body as received, before any parsing."""
+
+    url: str
+    """The URL that was asked for."""
+    final_url: str
+    """The URL after redirects: relative links resolve against this."""
+    status: int
+    headers: Headers
+    """Response headers, names lower-cased, in received order."""
+    body: bytes
+    fetched_at: datetime
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased ('' when absent)."""
+        return (self.header("content-type") or "").split(";", 1)[0].strip().lower()
+
+    @property
+    def charset(self) -> str | None:
+        """The charset parameter of Content-Type, if the server sent one."""
+        raw = self.header("content-type")
+        if not raw:
+            return None
+        msg = Message()
+        msg["content-type"] = raw
+        value = msg.get_param("charset")
+        return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedLink:
+    """A link cut out of the body ("Also read: …" and the like)."""
+
+    text: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A clean news article, ready to be stored."""
+
+    url: str
+    canonical_url: str
+    url_key: str
+    """Deduplication key: canonical URL with host/AMP variants folded."""
+    title: str | None
+    authors: tuple[str, ...]
+    published_at: datetime | None
+    modified_at: datetime | None
+    language: str | None
+    site_name: str | None
+    section: str | None
+    tags: tuple[str, ...]
+    description: str | None
+    lead_image_url: str | None
+    body_text: str
+    """Paragraphs, headings, lists and quotes in reading order, separated by blank lines."""
+    headings: tuple[str, ...]
+    """The subheadings among the body blocks, in order."""
+    related_links: tuple[RelatedLink, ...]
+    word_count: int
+    is_paywalled: bool | None
+    provenance: tuple[tuple[str, str], ...]
+    """(field, source) pairs: where each metadata value came from."""
+    content_hash: str
+    extractor_version: str
+
+    def to_json_dict(self) -> dict[str, object]:
+        """A JSON-ready view: ISO-8601 UTC timestamps ending in ``Z``, lists as lists."""
+        return {
+            "url": self.url,
+            "canonical_url": self.canonical_url,
+            "url_key": self.url_key,
+            "title": self.title,
+            "authors": list(self.authors),
+            "published_at": iso_utc(self.published_at),
+            "modified_at": iso_utc(self.modified_at),
+            "language": self.language,
+            "site_name": self.site_name,
+            "section": self.section,
+            "tags": list(self.tags),
+            "description": self.description,
+            "lead_image_url": self.lead_image_url,
+            "body_text": self.body_text,
+            "headings": list(self.headings),
+            "related_links": [{"text": link.text, "url": link.url} for link in self.related_links],
+            "word_count": self.word_count,
+            "is_paywalled": self.is_paywalled,
+            "provenance": dict(self.provenance),
+            "content_hash": self.content_hash,
+            "extractor_version": self.extractor_version,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_json_dict(), ensure_ascii=False, indent=indent)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A URL that a stage could not handle, as a readable value."""
+
+    url: str
+    stage: str
+    """'discover', 'fetch', 'extract' or 'store'."""
+    outcome: str
+    reason: str
+    transient: bool
+    status: int | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_error(cls, stage: str, error: NewsflowError) -> Failure:
+        return cls(
+            url=error.url,
+            stage=stage,
+            outcome=error.outcome,
+            reason=error.reason,
+            transient=error.transient,
+            status=getattr(error, "status", None),
+        )
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """``2026-05-12T02:30:00Z`` for an aware datetime, None for None."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,1 @@
+"""Prefect flows and thin batch tasks, fetching, discovery, the demo site and the CLI."""

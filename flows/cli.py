@@ -1,0 +1,178 @@
+"""The ``newsflow`` command line (typer): demo, ingest, extract, query."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+# Prefect reads these when it is first imported (inside the commands below):
+# offline machines gain nothing from telemetry but error logs.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+from extractors.errors import NewsflowError
+from flows.settings import Settings
+
+app = typer.Typer(
+    name="newsflow",
+    help="Scheduled news ingestion: fetch news pages, strip boilerplate, store clean articles in DuckDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="DuckDB file (default: $NEWSFLOW_DB or ./newsflow.duckdb).", show_default=False),
+]
+
+
+def _fail(error: NewsflowError, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {error}")
+    return typer.Exit(code)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    text = str(value)
+    return text if len(text) <= 120 else text[:117] + "…"
+
+
+def _print_table(columns: tuple[str, ...], rows: tuple[tuple[object, ...], ...], title: str | None = None) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+_SUMMARY_SQL = """
+SELECT strftime(published_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') AS published_utc, site_name AS site,
+       language AS lang, word_count AS words, len(related_links) AS related, title
+FROM articles ORDER BY published_at DESC NULLS LAST
+"""
+
+
+@app.command()
+def demo(db: DbOption = None) -> None:
+    """Serve the bundled sample news site on 127.0.0.1, ingest it through its RSS feed, show what was loaded."""
+    from flows.demo_server import serve_site
+    from flows.ingest import ingest as ingest_flow
+    from storage.queries import run_query
+
+    db_path = str(Path(db or Settings().db).resolve())
+    try:
+        with serve_site() as base_url:
+            console.print(f"Serving the sample news site at [bold]{base_url}/[/]")
+            report = ingest_flow(feeds=[f"{base_url}/feed.xml"], db=db_path)
+        result = run_query(db_path, _SUMMARY_SQL)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    _print_table(result.columns, result.rows, title="articles")
+    console.print(
+        f"run {report.run_id}: {report.requested} URLs, {report.new} new, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.failed} failed"
+    )
+    console.print(
+        f'database: [bold]{db_path}[/]  (try: newsflow query "SELECT title, authors FROM articles" --db {db_path})'
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ingest(
+    urls: Annotated[list[str] | None, typer.Argument(help="Article page URLs.", show_default=False)] = None,
+    feed: Annotated[list[str] | None, typer.Option("--feed", help="RSS/Atom feed URL (repeatable).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Fetch article URLs and feeds, extract the articles and store them."""
+    from flows.ingest import ingest as ingest_flow
+
+    if not urls and not feed:
+        errors.print("[bold red]error:[/] give at least one article URL or --feed URL")
+        raise typer.Exit(2)
+    try:
+        report = ingest_flow(urls=list(urls or []), feeds=list(feed or []), db=db or Settings().db)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    console.print_json(json.dumps(asdict(report)))
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def extract(
+    source: Annotated[str, typer.Argument(help="An HTML file (.html or .html.gz) or an http(s) URL.")],
+    url: Annotated[str | None, typer.Option("--url", help="The address a local file was served at.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the article as JSON.")] = False,
+) -> None:
+    """Run the extractor on one page and print the Article."""
+    from extractors import extract_article
+    from extractors.article import fetched_page_from_file
+    from extractors.records import Failure
+    from extractors.urls import is_http_url
+    from flows.fetcher import FetchPolicy, fetch_all
+
+    try:
+        if is_http_url(source):
+            result = fetch_all([source], FetchPolicy.from_settings(Settings()))[0]
+            if isinstance(result, Failure):
+                errors.print(f"[bold red]error:[/] {result.reason} ({result.url})")
+                raise typer.Exit(1)
+            page = result
+        else:
+            path = Path(source)
+            if not path.is_file():
+                errors.print(f"[bold red]error:[/] no such file: {source}")
+                raise typer.Exit(2)
+            if not url:
+                errors.print("[bold red]error:[/] a local file needs --url (the address it was served at)")
+                raise typer.Exit(2)
+            data = path.read_bytes()
+            if path.suffix == ".gz":
+                data = gzip.decompress(data)
+            page = fetched_page_from_file(data, url)
+        article = extract_article(page)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    if as_json:
+        sys.stdout.write(article.to_json() + "\n")
+        return
+    console.rule(article.title or "(no title)")
+    for name, value in article.to_json_dict().items():
+        if name not in ("body_text", "title"):
+            console.print(f"[bold]{name}[/]: {_cell(value) if not isinstance(value, dict) else value}")
+    console.rule()
+    console.print(article.body_text, markup=False, highlight=False)
+
+
+@app.command()
+def query(sql: Annotated[str, typer.Argument(help="SQL to run read-only.")], db: DbOption = None) -> None:
+    """Run read-only SQL on the database and print a table."""
+    from storage.queries import run_query
+
+    try:
+        result = run_query(db or Settings().db, sql)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    _print_table(result.columns, result.rows)
+
+
+if __name__ == "__main__":
+    app()

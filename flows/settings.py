@@ -1,0 +1,26 @@
+"""Settings from ``NEWSFLOW_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_USER_AGENT = "newsflow/0.1 (+https://github.com/newsflow/newsflow; news archiving bot)"
+
+
+class Settings(BaseSettings):
+    """Runtime knobs; every field can be set as ``NEWSFLOW_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSFLOW_", extra="ignore")
+
+    db: str = Field("newsflow.duckdb", description="Path of the DuckDB file.")
+    user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent with every request.")
+    timeout: float = Field(20.0, gt=0, description="Seconds for connect/read/write/pool timeouts.")
+    concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once, all hosts together.")
+    per_host_concurrency: int = Field(2, ge=1, le=64, description="Requests in flight at once per host.")
+    retries: int = Field(2, ge=0, le=10, description="Extra attempts on timeouts, connection errors, 429 and 5xx.")
+    backoff: float = Field(1.0, ge=0, description="Base seconds of exponential backoff between attempts.")
+    max_redirects: int = Field(10, ge=0, le=50)
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest response body accepted, in bytes.")
+    batch_size: int = Field(200, ge=1, le=2000, description="URLs per Prefect batch task.")
+    timezone: str = Field("UTC", description="IANA zone for page timestamps written without one.")

@@ -1,0 +1,1 @@
+"""DuckDB storage: versioned schema, idempotent batched writes, read-only queries."""

@@ -1,0 +1,99 @@
+"""Opening the DuckDB file: one writer at a time, short-lived connections.
+
+DuckDB lets one process hold a file for writing; a second one (reader or
+writer) fails at once with "Could not set lock on file".  Writers here take
+a file lock beside the database first, so writers in the same machine queue
+instead of failing, open the database only for one short transaction, and
+close it.  Readers retry briefly and then raise ``DatabaseLocked``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from extractors.errors import DatabaseLocked, StorageError
+from storage.migrations import migrate
+
+# Files written with the 1.x default format store long strings uncompressed.
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {"storage_compatibility_version": "v1.4.0"}
+_LOCK_MESSAGE = "Could not set lock"
+
+
+def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            if read_only:
+                return duckdb.connect(str(path), read_only=True)
+            return duckdb.connect(str(path), config=_CONFIG)
+        except duckdb.IOException as exc:
+            if _LOCK_MESSAGE not in str(exc):
+                raise StorageError(str(path), f"cannot open database: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise DatabaseLocked(
+                    str(path), f"database is busy: another process holds it (gave up after {wait_seconds:.0f}s)"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+@contextmanager
+def _file_lock(path: Path, wait_seconds: float) -> Iterator[None]:
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() >= deadline:
+                    raise DatabaseLocked(str(path), f"another writer holds {lock_path}") from exc
+                time.sleep(0.05)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextmanager
+def write_connection(path: str | Path, wait_seconds: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A migrated connection for one short write; commit or roll back, then close."""
+    db = Path(path)
+    if db.parent and not db.parent.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(db, wait_seconds):
+        con = _open(db, read_only=False, wait_seconds=wait_seconds)
+        try:
+            migrate(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+
+
+@contextmanager
+def read_connection(path: str | Path, wait_seconds: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, retried briefly while a writer holds the file."""
+    db = Path(path)
+    if not db.exists():
+        raise StorageError(str(db), "database file does not exist (run `newsflow demo` or `newsflow ingest` first)")
+    con = _open(db, read_only=True, wait_seconds=wait_seconds)
+    try:
+        yield con
+    finally:
+        con.close()

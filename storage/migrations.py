@@ -1,0 +1,138 @@
+"""Versioned schema migrations, applied in order and recorded in ``schema_migrations``.
+
+Each migration is a list of statements applied in one transaction.  Never
+edit a released migration: add a new one, so existing databases upgrade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "articles, pages, fetches, runs",
+        (
+            """
+            CREATE TABLE articles (
+                url_key           VARCHAR PRIMARY KEY,
+                canonical_url     VARCHAR NOT NULL,
+                url               VARCHAR NOT NULL,
+                title             VARCHAR,
+                authors           VARCHAR[],
+                published_at      TIMESTAMPTZ,
+                modified_at       TIMESTAMPTZ,
+                language          VARCHAR,
+                site_name         VARCHAR,
+                section           VARCHAR,
+                tags              VARCHAR[],
+                description       VARCHAR,
+                lead_image_url    VARCHAR,
+                body_text         VARCHAR NOT NULL,
+                headings          VARCHAR[],
+                related_links     STRUCT(text VARCHAR, url VARCHAR)[],
+                word_count        INTEGER NOT NULL,
+                is_paywalled      BOOLEAN,
+                provenance        JSON,
+                content_hash      VARCHAR NOT NULL,
+                extractor_version VARCHAR NOT NULL,
+                page_sha256       VARCHAR,
+                first_seen_at     TIMESTAMPTZ NOT NULL,
+                updated_at        TIMESTAMPTZ NOT NULL,
+                run_id            VARCHAR
+            )
+            """,
+            """
+            CREATE TABLE pages (
+                url         VARCHAR NOT NULL,
+                final_url   VARCHAR NOT NULL,
+                url_key     VARCHAR,
+                status      INTEGER NOT NULL,
+                headers     JSON,
+                html_zlib   BLOB NOT NULL,
+                html_sha256 VARCHAR NOT NULL,
+                html_bytes  INTEGER NOT NULL,
+                fetched_at  TIMESTAMPTZ NOT NULL,
+                run_id      VARCHAR
+            )
+            """,
+            """
+            CREATE TABLE fetches (
+                run_id      VARCHAR NOT NULL,
+                url         VARCHAR NOT NULL,
+                final_url   VARCHAR,
+                url_key     VARCHAR,
+                fetched_at  TIMESTAMPTZ NOT NULL,
+                status      INTEGER,
+                outcome     VARCHAR NOT NULL,
+                stage       VARCHAR,
+                bytes       INTEGER,
+                error       VARCHAR,
+                PRIMARY KEY (run_id, url)
+            )
+            """,
+            """
+            CREATE TABLE runs (
+                run_id      VARCHAR PRIMARY KEY,
+                flow        VARCHAR NOT NULL,
+                started_at  TIMESTAMPTZ NOT NULL,
+                finished_at TIMESTAMPTZ,
+                status      VARCHAR NOT NULL,
+                requested   INTEGER DEFAULT 0,
+                fetched     INTEGER DEFAULT 0,
+                new         INTEGER DEFAULT 0,
+                updated     INTEGER DEFAULT 0,
+                unchanged   INTEGER DEFAULT 0,
+                failed      INTEGER DEFAULT 0,
+                failures    JSON,
+                parameters  JSON,
+                error       VARCHAR
+            )
+            """,
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    return {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every pending migration; returns the versions applied now."""
+    done = applied_versions(con)
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [migration.version, migration.name, datetime.now(UTC)],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied

@@ -1,0 +1,237 @@
+"""Batched, idempotent writes: pages, articles, fetch log and run rows.
+
+Every write is keyed: articles on ``url_key`` (the folded canonical URL),
+pages on (article key or final URL, HTML hash), fetch log rows on (run, URL), runs on the
+run id.  Re-running a batch or a whole flow therefore adds nothing twice,
+and an article row is rewritten only when its content hash (or the
+extractor version) changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from extractors.records import Article, Failure, FetchedPage
+from storage.connection import write_connection
+
+_TS = pa.timestamp("us", tz="UTC")
+_LINKS = pa.list_(pa.struct([("text", pa.string()), ("url", pa.string())]))
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """An article and the page it was extracted from."""
+
+    page: FetchedPage
+    article: Article
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    pages: int = 0
+
+
+def page_sha256(page: FetchedPage) -> str:
+    return hashlib.sha256(page.body).hexdigest()
+
+
+def _pages_table(pages: Sequence[FetchedPage], keys: dict[str, str], run_id: str) -> pa.Table:
+    return pa.table(
+        {
+            "url": [p.url for p in pages],
+            "final_url": [p.final_url for p in pages],
+            "url_key": [keys.get(p.url) for p in pages],
+            "status": pa.array([p.status for p in pages], pa.int32()),
+            "headers": [json.dumps(dict(p.headers)) for p in pages],
+            "html_zlib": pa.array([zlib.compress(p.body, 6) for p in pages], pa.binary()),
+            "html_sha256": [page_sha256(p) for p in pages],
+            "html_bytes": pa.array([len(p.body) for p in pages], pa.int32()),
+            "fetched_at": pa.array([p.fetched_at for p in pages], _TS),
+            "run_id": [run_id] * len(pages),
+        }
+    )
+
+
+def _articles_table(items: Sequence[Extracted], run_id: str, now: datetime) -> pa.Table:
+    arts = [i.article for i in items]
+    return pa.table(
+        {
+            "url_key": [a.url_key for a in arts],
+            "canonical_url": [a.canonical_url for a in arts],
+            "url": [a.url for a in arts],
+            "title": [a.title for a in arts],
+            "authors": pa.array([list(a.authors) for a in arts], pa.list_(pa.string())),
+            "published_at": pa.array([a.published_at for a in arts], _TS),
+            "modified_at": pa.array([a.modified_at for a in arts], _TS),
+            "language": [a.language for a in arts],
+            "site_name": [a.site_name for a in arts],
+            "section": [a.section for a in arts],
+            "tags": pa.array([list(a.tags) for a in arts], pa.list_(pa.string())),
+            "description": [a.description for a in arts],
+            "lead_image_url": [a.lead_image_url for a in arts],
+            "body_text": [a.body_text for a in arts],
+            "headings": pa.array([list(a.headings) for a in arts], pa.list_(pa.string())),
+            "related_links": pa.array(
+                [[{"text": r.text, "url": r.url} for r in a.related_links] for a in arts], _LINKS
+            ),
+            "word_count": pa.array([a.word_count for a in arts], pa.int32()),
+            "is_paywalled": pa.array([a.is_paywalled for a in arts], pa.bool_()),
+            "provenance": [json.dumps(dict(a.provenance)) for a in arts],
+            "content_hash": [a.content_hash for a in arts],
+            "extractor_version": [a.extractor_version for a in arts],
+            "page_sha256": [page_sha256(i.page) for i in items],
+            "first_seen_at": pa.array([now] * len(arts), _TS),
+            "updated_at": pa.array([now] * len(arts), _TS),
+            "run_id": [run_id] * len(arts),
+        }
+    )
+
+
+_ARTICLE_COLUMNS = (
+    "canonical_url", "url", "title", "authors", "published_at", "modified_at", "language", "site_name", "section",
+    "tags", "description", "lead_image_url", "body_text", "headings", "related_links", "word_count", "is_paywalled",
+    "provenance", "content_hash", "extractor_version", "page_sha256", "updated_at", "run_id",
+)  # fmt: skip
+
+
+def _classify(con: duckdb.DuckDBPyConnection, items: Sequence[Extracted]) -> dict[str, str]:
+    """url_key -> 'new' | 'updated' | 'unchanged', judged against the stored rows."""
+    keys = [i.article.url_key for i in items]
+    existing = dict(
+        con.execute(
+            "SELECT url_key, content_hash || '|' || extractor_version FROM articles"
+            " WHERE url_key IN (SELECT unnest(?))",
+            [keys],
+        ).fetchall()
+    )
+    verdict = {}
+    for item in items:
+        stored = existing.get(item.article.url_key)
+        if stored is None:
+            verdict[item.article.url_key] = "new"
+        elif stored == f"{item.article.content_hash}|{item.article.extractor_version}":
+            verdict[item.article.url_key] = "unchanged"
+        else:
+            verdict[item.article.url_key] = "updated"
+    return verdict
+
+
+def _latest_per_key(items: Sequence[Extracted]) -> list[Extracted]:
+    # ON CONFLICT keeps the first of two rows with one key in a batch: dedup first, latest fetch wins
+    latest: dict[str, Extracted] = {}
+    for item in sorted(items, key=lambda i: i.page.fetched_at):
+        latest[item.article.url_key] = item
+    return list(latest.values())
+
+
+def store_batch(
+    db_path: str | Path,
+    run_id: str,
+    pages: Sequence[FetchedPage],
+    extracted: Sequence[Extracted],
+    failures: Sequence[Failure],
+) -> BatchCounts:
+    """Write one batch in one transaction; returns what happened to the articles."""
+    now = datetime.now(UTC)
+    items = _latest_per_key(extracted)
+    keys_by_url = {i.page.url: i.article.url_key for i in extracted}
+    with write_connection(db_path) as con:
+        verdict = _classify(con, items) if items else {}
+        if pages:
+            con.register("staged_pages", _pages_table(pages, keys_by_url, run_id))
+            con.execute(
+                """
+                INSERT INTO pages
+                SELECT s.* FROM staged_pages s
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM pages p
+                    WHERE p.html_sha256 = s.html_sha256
+                      AND coalesce(p.url_key, p.final_url) = coalesce(s.url_key, s.final_url))
+                """
+            )
+            con.unregister("staged_pages")
+        changed = [i for i in items if verdict[i.article.url_key] != "unchanged"]
+        if changed:
+            con.register("staged_articles", _articles_table(changed, run_id, now))
+            assignments = ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS)
+            con.execute(
+                f"INSERT INTO articles SELECT * FROM staged_articles ON CONFLICT (url_key) DO UPDATE SET {assignments}"
+            )
+            con.unregister("staged_articles")
+        outcome_rows = [
+            (run_id, i.page.url, i.page.final_url, i.article.url_key, i.page.fetched_at, i.page.status,
+             verdict.get(i.article.url_key, "unchanged"), "store", len(i.page.body), None)
+            for i in extracted
+        ] + [
+            (run_id, f.url, None, None, f.at, f.status, f.outcome, f.stage, None, f.reason)
+            for f in failures
+        ]  # fmt: skip
+        if outcome_rows:
+            con.executemany(
+                """
+                INSERT INTO fetches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (run_id, url) DO UPDATE SET
+                    final_url = excluded.final_url, url_key = excluded.url_key, fetched_at = excluded.fetched_at,
+                    status = excluded.status, outcome = excluded.outcome, stage = excluded.stage,
+                    bytes = excluded.bytes, error = excluded.error
+                """,
+                outcome_rows,
+            )
+    counts = [verdict[i.article.url_key] for i in items]
+    return BatchCounts(
+        new=counts.count("new"),
+        updated=counts.count("updated"),
+        unchanged=counts.count("unchanged"),
+        failed=len(failures),
+        pages=len(pages),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    flow: str
+    started_at: datetime
+    status: str
+    parameters: str
+    finished_at: datetime | None = None
+    requested: int = 0
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    failures: str = "{}"
+    error: str | None = None
+
+
+def record_run(db_path: str | Path, run: RunRecord) -> None:
+    """Insert or update the ``runs`` row of one flow run."""
+    with write_connection(db_path) as con:
+        con.execute(
+            """
+            INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (run_id) DO UPDATE SET
+                finished_at = excluded.finished_at, status = excluded.status, requested = excluded.requested,
+                fetched = excluded.fetched, new = excluded.new, updated = excluded.updated,
+                unchanged = excluded.unchanged, failed = excluded.failed, failures = excluded.failures,
+                error = excluded.error
+            """,
+            [
+                run.run_id, run.flow, run.started_at, run.finished_at, run.status, run.requested, run.fetched,
+                run.new, run.updated, run.unchanged, run.failed, run.failures, run.parameters, run.error,
+            ],
+        )  # fmt: skip

@@ -1,0 +1,103 @@
+"""Small pure pieces: URL keys, dates, authors, charset decoding, boilerplate rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from extractors import extract_html
+from extractors.dates import find_visible_dates, get_zone, parse_machine_date
+from extractors.errors import InvalidURL, NoArticleContent
+from extractors.html import decode_html
+from extractors.metadata import clean_author_names
+from extractors.urls import normalize_url, url_key
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [
+        ("HTTPS://WWW.Example.COM:443/a/?utm_source=x&id=3&fbclid=1#top", "https://www.example.com/a/?id=3"),
+        ("http://example.com/a?gclid=1&mc_cid=2", "http://example.com/a"),
+    ],
+)
+def test_normalize_url(raw: str, normalised: str) -> None:
+    assert normalize_url(raw) == normalised
+
+
+def test_url_key_folds_host_and_amp_variants() -> None:
+    keys = {url_key(normalize_url(u)) for u in (
+        "https://www.example.com/news/story/", "http://m.example.com/news/story", "https://amp.example.com/news/story/amp/",
+        "https://example.com/news/story?amp=1",
+    )}  # fmt: skip
+    assert keys == {"https://example.com/news/story"}
+    assert url_key(normalize_url("http://127.0.0.1:8765/a/")) == "https://127.0.0.1:8765/a"
+
+
+def test_normalize_rejects_non_http() -> None:
+    with pytest.raises(InvalidURL):
+        normalize_url("ftp://example.com/x")
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        ("Kamis, 21 Mei 2026 | 14:15 WIB", "UTC", datetime(2026, 5, 21, 7, 15, tzinfo=UTC)),
+        ("Senin, 4 Mei 2026 09:00 WITA", "UTC", datetime(2026, 5, 4, 1, 0, tzinfo=UTC)),
+        ("04.03.2026, 18:42 Uhr", "Europe/Berlin", datetime(2026, 3, 4, 17, 42, tzinfo=UTC)),
+        ("4 mars 2026 à 18h42", "Europe/Paris", datetime(2026, 3, 4, 17, 42, tzinfo=UTC)),
+        ("2 de junio de 2026, 10:30", "America/Argentina/Buenos_Aires", datetime(2026, 6, 2, 13, 30, tzinfo=UTC)),
+        ("July 9, 2026 9:15 PM UTC", "Asia/Jakarta", datetime(2026, 7, 9, 21, 15, tzinfo=UTC)),
+    ],
+)
+def test_visible_dates(text: str, zone: str, expected: datetime) -> None:
+    assert find_visible_dates(text, get_zone(zone))[0] == (expected, True)
+
+
+def test_machine_dates() -> None:
+    assert parse_machine_date("2026-05-12T09:30:00+07:00") == (datetime(2026, 5, 12, 2, 30, tzinfo=UTC), True)
+    assert parse_machine_date("2026-05-12", get_zone("Asia/Jakarta")) == (
+        datetime(2026, 5, 11, 17, 0, tzinfo=UTC),
+        False,
+    )
+    assert parse_machine_date("not a date") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ("By Sarah Johnson and Tom Lee, Staff Writers", ["Sarah Johnson", "Tom Lee"]),
+        ("Von Julia Becker und Martin Schulz", ["Julia Becker", "Martin Schulz"]),
+        ("Penulis: Rina Wulandari", ["Rina Wulandari"]),
+        ("Oleh Andi Saputra dan Dewi Lestari", ["Andi Saputra", "Dewi Lestari"]),
+        ("Por María López y Juan Pérez (Redactor) · maria@example.com", ["María López", "Juan Pérez"]),
+    ],
+)
+def test_author_cleaning(raw: str, names: list[str]) -> None:
+    assert clean_author_names(raw) == names
+
+
+def test_charset_from_meta_only() -> None:
+    html = '<html><head><meta charset="windows-1252"></head><body><p>Café – “quoted”</p></body></html>'
+    assert "Café – “quoted”" in decode_html(html.encode("cp1252"))
+    assert "Fußball" in decode_html("<p>Fußball</p>".encode("iso-8859-1"), header_charset="iso-8859-1")
+
+
+def test_running_prose_with_a_marker_word_is_kept() -> None:
+    html = b"""<html><body><article><h1>T</h1>
+    <p>Read more about the council's plans, the mayor said on Tuesday, because the budget debate will continue
+    next week and residents are invited to <a href="/consultation">the consultation</a> which runs
+    until the end of the month.</p>
+    <p>Also read: <a href="/other">Another story entirely</a></p>
+    <p>The second paragraph of the story is long enough to count as text for the extractor, with several
+    clauses in it.</p>
+    </article></body></html>"""
+    article = extract_html(html, "https://x.example/story")
+    assert "Read more about the council's plans" in article.body_text
+    assert "Another story" not in article.body_text
+    assert [link.url for link in article.related_links] == ["https://x.example/other"]
+
+
+def test_page_without_text_raises() -> None:
+    with pytest.raises(NoArticleContent):
+        extract_html(b"<html><body><nav><a href='/'>Home</a></nav></body></html>", "https://x.example/")
