@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test lint typecheck install install-dev clean
+.PHONY: demo test lint typecheck install install-dev bench-extraction clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ typecheck: $(VENV)/.installed-dev
 ## test: lint, typecheck, then the whole suite
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+## bench-extraction: newsflow vs bare trafilatura on ../shared/bench/aeb, in one run
+bench-extraction: $(VENV)/.installed-dev
+	$(BIN)/python bench/extraction.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -67,11 +67,13 @@ def extract_html(
     section, provenance["section"] = metadata.section(signals)
     tags, provenance["tags"] = metadata.tags(signals)
     description, provenance["description"] = metadata.description(signals)
-    image, provenance["lead_image_url"] = metadata.lead_image(signals)
+    # Relative links resolve against the canonical address, not the fetched one: the same
+    # article fetched through a mirror or another port must hash the same.
+    image, provenance["lead_image_url"] = metadata.lead_image(signals, canonical)
     is_paywalled, provenance["is_paywalled"] = metadata.paywalled(signals)
 
     standfirst = find_standfirst(tree)
-    related = cut_related_blocks(tree, url)
+    related = cut_related_blocks(tree, canonical)
     prune_tree(tree)
     blocks = extract_blocks(tree, url, title, standfirst)
     body_text = "\n\n".join(block.text for block in blocks)

@@ -63,7 +63,8 @@ _BOILERPLATE_TOKEN = re.compile(
     r"[\w-]*(?:related|sharing|share-?button|share-?bar|comment|newsletter|breadcrumb|advert)[\w-]*)$",
     re.IGNORECASE,
 )
-_ALWAYS_DROP_TAGS = ("script", "style", "noscript", "form", "textarea", "button", "select", "iframe", "template", "svg")
+# not "form": ASP.NET sites wrap the whole page in one; comment and newsletter forms go with their boxes
+_ALWAYS_DROP_TAGS = ("script", "style", "noscript", "textarea", "button", "select", "iframe", "template", "svg")
 _PROTECTED_TAGS = {"html", "body", "main", "article"}
 
 _AD_LABEL = re.compile(
@@ -156,8 +157,22 @@ def _links(element: lxml.html.HtmlElement, base_url: str) -> list[RelatedLink]:
     return found
 
 
+def _opening(element: lxml.html.HtmlElement, size: int = 40) -> str:
+    """The first characters of an element's text, without walking all of a large container."""
+    pieces: list[str] = []
+    length = 0
+    for piece in element.itertext():
+        pieces.append(piece)
+        length += len(piece)
+        if length >= size:
+            break
+    return " ".join(" ".join(pieces).split())
+
+
 def _is_related_block(element: lxml.html.HtmlElement) -> bool:
     """A short block that opens with a related-link marker and is mostly links after it."""
+    if not RELATED_MARKER.match(_opening(element)):
+        return False  # the cheap test first: most elements are not related blocks
     text = _text(element)
     if not text or len(text) > 1500:
         return False
@@ -173,6 +188,8 @@ def _is_related_block(element: lxml.html.HtmlElement) -> bool:
 
 
 def _is_marker_heading(element: lxml.html.HtmlElement) -> bool:
+    if not RELATED_MARKER.match(_opening(element)):
+        return False
     text = _text(element)
     marker = RELATED_MARKER.match(text)
     return marker is not None and not text[marker.end() :].strip() and not list(element.iter("a"))
@@ -193,9 +210,10 @@ def cut_related_blocks(tree: lxml.html.HtmlElement, base_url: str) -> list[Relat
     )
     removed: set[lxml.html.HtmlElement] = set()
     for element in candidates:
-        if element.getparent() is None or any(a in removed for a in element.iterancestors()):
+        # the cheap test first: only blocks that open with a marker need the ancestor walks below
+        if element.tag in _PROTECTED_TAGS or not RELATED_MARKER.match(_opening(element)):
             continue
-        if element.tag in _PROTECTED_TAGS:
+        if element.getparent() is None or any(a in removed for a in element.iterancestors()):
             continue
         # related-post lists around the article are furniture for prune_tree, not inline links
         if _is_furniture(element) or any(

@@ -198,18 +198,19 @@ def description(sig: PageSignals) -> Sourced:
     return (ld, "jsonld") if ld else (None, None)
 
 
-def lead_image(sig: PageSignals) -> Sourced:
+def lead_image(sig: PageSignals, base: str) -> Sourced:
+    """The lead image; relative addresses resolve against ``base`` (the canonical URL)."""
     value, source = sig.meta("og:image", "og:image:url", "og:image:secure_url")
     if value:
-        return _absolute(value, sig.url), source
-    ld = _absolute(sig.ld("image") or sig.ld("thumbnailUrl"), sig.url)
+        return _absolute(value, base), source
+    ld = _absolute(sig.ld("image") or sig.ld("thumbnailUrl"), base)
     if ld:
         return ld, "jsonld"
     value, source = sig.meta("twitter:image", "twitter:image:src")
     if value:
-        return _absolute(value, sig.url), source
+        return _absolute(value, base), source
     images = sig.tree.xpath("//article//figure//img/@src|//article//img/@src")
-    return (_absolute(images[0], sig.url), "html") if images else (None, None)
+    return (_absolute(images[0], base), "html") if images else (None, None)
 
 
 def section(sig: PageSignals) -> Sourced:
