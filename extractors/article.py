@@ -6,6 +6,7 @@ No network, no Prefect, no database: bytes, a URL and options go in, an
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -21,7 +22,7 @@ from extractors.dates import get_zone
 from extractors.errors import NoArticleContent
 from extractors.html import parse_html
 from extractors.language import detect_language
-from extractors.records import Article, FetchedPage, RelatedLink, iso_utc
+from extractors.records import Article, FetchedPage, RelatedLink
 from extractors.urls import url_key
 
 #: Bump when a change alters what the extractor returns for the same page.
@@ -81,23 +82,7 @@ def extract_html(
         raise NoArticleContent(url, "no article text found on the page")
 
     language, provenance["language"] = detect_language(body_text, metadata.html_language(signals) or options.language)
-    fields = {
-        "canonical_url": canonical,
-        "title": title,
-        "authors": list(authors),
-        "published_at": iso_utc(times.published),
-        "modified_at": iso_utc(times.modified),
-        "language": language,
-        "site_name": site,
-        "section": section,
-        "tags": list(tags),
-        "description": description,
-        "lead_image_url": image,
-        "body_text": body_text,
-        "related_links": [[link.text, link.url] for link in _unique_links(related)],
-        "is_paywalled": is_paywalled,
-    }
-    return Article(
+    article = Article(
         url=url,
         canonical_url=canonical,
         url_key=url_key(canonical),
@@ -117,9 +102,10 @@ def extract_html(
         word_count=len(re.findall(r"\w+", body_text)),
         is_paywalled=is_paywalled,
         provenance=tuple((k, v) for k, v in provenance.items() if v),
-        content_hash=content_hash(fields),
+        content_hash="",
         extractor_version=EXTRACTOR_VERSION,
     )
+    return dataclasses.replace(article, content_hash=content_hash(article))
 
 
 def _unique_links(links: list[RelatedLink]) -> tuple[RelatedLink, ...]:
@@ -132,8 +118,13 @@ def _unique_links(links: list[RelatedLink]) -> tuple[RelatedLink, ...]:
     return tuple(out)
 
 
-def content_hash(fields: dict[str, object]) -> str:
+# Not content: where the page was fetched from, how it was extracted, and what derives from the body.
+_NOT_CONTENT = ("url", "url_key", "content_hash", "extractor_version", "provenance", "word_count", "headings")
+
+
+def content_hash(article: Article) -> str:
     """A stable hash of what a reader sees; the fetched URL and versions do not count."""
+    fields = {k: v for k, v in article.to_json_dict().items() if k not in _NOT_CONTENT}
     payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 

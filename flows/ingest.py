@@ -66,9 +66,7 @@ def discover_feeds(feed_urls: list[str], policy: FetchPolicy) -> tuple[list[str]
     failures: list[Failure] = []
     for result in fetch_all(feed_urls, policy, expect="feed"):
         if isinstance(result, Failure):
-            failures.append(
-                Failure(result.url, "discover", result.outcome, result.reason, result.transient, result.status)
-            )
+            failures.append(dataclasses.replace(result, stage="discover"))
             continue
         try:
             urls.extend(article_urls_from_feed(result))
