@@ -171,8 +171,6 @@ def _opening(element: lxml.html.HtmlElement, size: int = 40) -> str:
 
 def _is_related_block(element: lxml.html.HtmlElement) -> bool:
     """A short block that opens with a related-link marker and is mostly links after it."""
-    if not RELATED_MARKER.match(_opening(element)):
-        return False  # the cheap test first: most elements are not related blocks
     text = _text(element)
     if not text or len(text) > 1500:
         return False
@@ -188,8 +186,6 @@ def _is_related_block(element: lxml.html.HtmlElement) -> bool:
 
 
 def _is_marker_heading(element: lxml.html.HtmlElement) -> bool:
-    if not RELATED_MARKER.match(_opening(element)):
-        return False
     text = _text(element)
     marker = RELATED_MARKER.match(text)
     return marker is not None and not text[marker.end() :].strip() and not list(element.iter("a"))
