@@ -19,8 +19,8 @@ from rich.table import Table
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from extractors.errors import NewsflowError
-from flows.settings import Settings
+from extractors.errors import ConfigError, NewsflowError
+from flows.settings import load_settings
 
 app = typer.Typer(
     name="newsflow",
@@ -39,8 +39,8 @@ DbOption = Annotated[
 
 
 def _fail(error: NewsflowError, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {error}")
-    return typer.Exit(code)
+    errors.print(f"[bold red]error:[/] {error}", highlight=False)
+    return typer.Exit(2 if isinstance(error, ConfigError) else code)
 
 
 def _cell(value: object) -> str:
@@ -75,8 +75,8 @@ def demo(db: DbOption = None) -> None:
     from flows.ingest import ingest as ingest_flow
     from storage.queries import run_query
 
-    db_path = str(Path(db or Settings().db).resolve())
     try:
+        db_path = str(Path(db or load_settings().db).resolve())
         with serve_site() as base_url:
             console.print(f"Serving the sample news site at [bold]{base_url}/[/]")
             report = ingest_flow(feeds=[f"{base_url}/feed.xml"], db=db_path)
@@ -108,7 +108,7 @@ def ingest(
         errors.print("[bold red]error:[/] give at least one article URL or --feed URL")
         raise typer.Exit(2)
     try:
-        report = ingest_flow(urls=list(urls or []), feeds=list(feed or []), db=db or Settings().db)
+        report = ingest_flow(urls=list(urls or []), feeds=list(feed or []), db=db or load_settings().db)
     except NewsflowError as error:
         raise _fail(error) from error
     console.print_json(json.dumps(asdict(report)))
@@ -131,7 +131,7 @@ def extract(
 
     try:
         if is_http_url(source):
-            result = fetch_all([source], FetchPolicy.from_settings(Settings()))[0]
+            result = fetch_all([source], FetchPolicy.from_settings(load_settings()))[0]
             if isinstance(result, Failure):
                 errors.print(f"[bold red]error:[/] {result.reason} ({result.url})")
                 raise typer.Exit(1)
@@ -168,7 +168,7 @@ def query(sql: Annotated[str, typer.Argument(help="SQL to run read-only.")], db:
     from storage.queries import run_query
 
     try:
-        result = run_query(db or Settings().db, sql)
+        result = run_query(db or load_settings().db, sql)
     except NewsflowError as error:
         raise _fail(error) from error
     _print_table(result.columns, result.rows)

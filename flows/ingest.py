@@ -29,7 +29,7 @@ from extractors.records import Failure, FetchedPage
 from extractors.urls import normalize_url
 from flows.feeds import article_urls_from_feed
 from flows.fetcher import FetchPolicy, fetch_all
-from flows.settings import Settings
+from flows.settings import load_settings
 from storage.writer import BatchCounts, Extracted, RunRecord, record_run, store_batch
 
 
@@ -127,7 +127,7 @@ def ingest(urls: list[str] | None = None, feeds: list[str] | None = None, db: st
         db: Path of the DuckDB file (default: NEWSFLOW_DB or ./newsflow.duckdb).
     """
     logger = get_run_logger()
-    settings = Settings()
+    settings = load_settings()
     db_path = db or settings.db
     policy = FetchPolicy.from_settings(settings)
     options = ExtractOptions(timezone=settings.timezone)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from extractors.errors import ConfigError
 
 DEFAULT_USER_AGENT = "newsflow/0.1 (+https://github.com/newsflow/newsflow; news archiving bot)"
 
@@ -24,3 +26,14 @@ class Settings(BaseSettings):
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest response body accepted, in bytes.")
     batch_size: int = Field(200, ge=1, le=2000, description="URLs per Prefect batch task.")
     timezone: str = Field("UTC", description="IANA zone for page timestamps written without one.")
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"NEWSFLOW_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"invalid settings in the environment: {problems}") from exc

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -64,3 +65,11 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
         assert str(db) in done.stdout
     count = runner.invoke(app, ["query", "SELECT count(*) AS n FROM articles", "--db", str(db)])
     assert count.exit_code == 0 and f"│ {len(demo_article_paths())} " in count.stdout
+
+
+def test_bad_setting_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NEWSFLOW_TIMEOUT", "abc")
+    result = runner.invoke(app, ["query", "SELECT 1"])
+    assert result.exit_code == 2
+    assert "NEWSFLOW_TIMEOUT" in result.stderr
+    assert "Traceback" not in result.stderr
