@@ -25,6 +25,9 @@ _LEAD_TOKEN = re.compile(
 )
 
 
+_NOT_ARTICLE_ROOTS = frozenset(("nav", "header", "footer", "aside", "menu", "form"))
+
+
 @dataclass(frozen=True, slots=True)
 class Block:
     kind: str
@@ -53,6 +56,13 @@ def _inline_text(element: etree._Element) -> str:
 
 def _blocks_from_body(body: etree._Element) -> list[Block]:
     blocks: list[Block] = []
+
+    def loose(text: str | None) -> None:
+        # trafilatura leaves text that sat outside any <p> as the body's text or a block's tail
+        if text and text.strip():
+            blocks.append(Block("p", _SPACES.sub(" ", text).strip()))
+
+    loose(body.text)
     for child in body:
         tag = child.tag
         if tag == "head":
@@ -70,9 +80,10 @@ def _blocks_from_body(body: etree._Element) -> list[Block]:
                 rows.append(" | ".join(c for c in cells if c))
             blocks.append(Block("table", "\n".join(r for r in rows if r)))
         elif tag in ("graphic", "ref") and not (child.text or "").strip():
-            continue
+            pass
         else:
             blocks.append(Block("p", _inline_text(child)))
+        loose(child.tail)
     return [b for b in blocks if b.text]
 
 
@@ -102,7 +113,8 @@ def extract_blocks(tree: lxml.html.HtmlElement, url: str, title: str | None, sta
         deduplicate=False,
     )
     body = getattr(document, "body", None)
-    blocks = _blocks_from_body(body) if body is not None else []
+    # when it finds no article trafilatura falls back to whatever block it can; a menu is not one
+    blocks = _blocks_from_body(body) if body is not None and body.tag not in _NOT_ARTICLE_ROOTS else []
     cleaned: list[Block] = []
     for block in blocks:
         text = strip_end_markers(block.text)

@@ -12,6 +12,7 @@ import re
 
 import charset_normalizer
 import lxml.html
+import trafilatura
 from lxml.etree import ParserError
 
 from extractors.errors import ExtractionError
@@ -66,6 +67,11 @@ def parse_html(body: bytes, url: str, header_charset: str | None = None) -> lxml
     text = _XML_DECLARATION.sub("", decode_html(body, header_charset), count=1)
     if not text.strip():
         raise ExtractionError(url, "empty document")
+    # trafilatura's loader works around libxml2's doctype bug and drops comments and processing
+    # instructions; a tree parsed any other way makes its main-content search miss whole sections.
+    tree = trafilatura.load_html(text)
+    if tree is not None:
+        return tree
     try:
         return lxml.html.document_fromstring(text, base_url=url)
     except (ParserError, ValueError) as exc:

@@ -1,0 +1,58 @@
+"""Body-text rules on small hand-made pages: what must survive and what must go."""
+
+from __future__ import annotations
+
+from extractors import extract_html
+
+_PARAGRAPHS = [
+    "The harbour authority said on Tuesday that the new breakwater would be finished before the storm season.",
+    "Engineers have been working in two shifts since March, and the last concrete blocks arrived this week.",
+    "Fishermen welcomed the news but said the works had kept them from the inner basin for most of the year.",
+    "The project was financed by the regional government and a loan from the national development bank.",
+]
+
+
+def _page(article: str, extra: str = "") -> bytes:
+    return (
+        "<html><head><title>Breakwater nearly finished</title></head><body>"
+        f"<header><nav><a href='/'>Home</a> <a href='/news'>News</a></nav></header>{article}{extra}"
+        "<footer><p>© Harbour Gazette</p></footer></body></html>"
+    ).encode()
+
+
+def test_article_container_named_after_an_advertising_category_is_kept() -> None:
+    # WordPress's post_class() puts the post's own terms on the article container
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    html = _page(f"<div class='post-12 post type-post hentry category-native-advertising-news'>{paragraphs}</div>")
+    body = extract_html(html, "https://gazette.example/breakwater").body_text
+    for paragraph in _PARAGRAPHS:
+        assert paragraph in body
+
+
+def test_furniture_class_on_the_container_with_most_of_the_text_does_not_cost_the_article() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    html = _page(f"<div class='content-with-sidebar-related-layout'>{paragraphs}</div>")
+    body = extract_html(html, "https://gazette.example/breakwater").body_text
+    assert _PARAGRAPHS[0] in body and _PARAGRAPHS[-1] in body
+
+
+def test_share_bar_and_ad_label_go() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    html = _page(
+        f"<article>{paragraphs[:len(paragraphs) // 2]}<div>Advertisement</div>"
+        f"<div class='td-post-sharing'><a href='#'>Share on Facebook</a> <a href='#'>Tweet this story</a></div>"
+        f"{paragraphs[len(paragraphs) // 2:]}</article>"
+    )
+    body = extract_html(html, "https://gazette.example/breakwater").body_text
+    assert "Advertisement" not in body
+    assert "Share on Facebook" not in body
+
+
+def test_text_between_subheadings_outside_paragraphs_is_kept() -> None:
+    # deal roundups and old CMSs put text straight after <h2>, with no <p> around it
+    sections = "".join(f"<h2>Part {i}</h2>{p}<br>" for i, p in enumerate(_PARAGRAPHS, start=1))
+    html = _page(f"<article><div class='entry-content'>{sections}</div></article>")
+    article = extract_html(html, "https://gazette.example/breakwater")
+    for paragraph in _PARAGRAPHS:
+        assert paragraph in article.body_text
+    assert article.body_text.index(_PARAGRAPHS[0]) < article.body_text.index(_PARAGRAPHS[-1])
