@@ -16,7 +16,9 @@ from lxml import etree
 
 from extractors.boilerplate import is_boilerplate_block, strip_end_markers
 
-_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b]+")
+# stands for trafilatura's <lb/> until whitespace is collapsed: a newline in the source is just a space
+_LINE_BREAK = "\x1e"
 _LEAD_TOKEN = re.compile(
     r"^(?:[\w-]*__|[\w-]*--)?(?:lead|lede|standfirst|article-?lead|post-?lead|entry-?lead|intro|article-?intro|deck|dek|summary|"
     r"article-?summary|sapo|chapo|chapeau|subtitle|sub-?title|subheadline|excerpt|post-?excerpt|teaser-?text|"
@@ -33,25 +35,45 @@ class Block:
     kind: str
     """'p', 'h', 'list', 'quote' or 'table'."""
     text: str
+    link_share: float = 0.0
+    """Share of the text that is link text (trafilatura's ``<ref>``)."""
+    link_led: bool = False
+    """A list whose every item opens with a link: headline teasers."""
 
 
-def _inline_text(element: etree._Element) -> str:
+def _inline_text(element: etree._Element) -> tuple[str, int]:
+    """The element's text, line breaks kept, and how many characters of it are link text."""
     parts: list[str] = []
+    link_chars = 0
 
-    def walk(node: etree._Element) -> None:
+    def walk(node: etree._Element, in_link: bool) -> None:
+        nonlocal link_chars
         if node.text:
             parts.append(node.text)
+            if in_link:
+                link_chars += len(node.text.strip())
         for child in node:
             if child.tag == "lb":
-                parts.append("\n")
+                parts.append(_LINE_BREAK)
             elif child.tag != "graphic":
-                walk(child)
+                walk(child, in_link or child.tag == "ref")
             if child.tail:
+                # with links kept, trafilatura trims the space between a link and the word after it
+                if child.tag == "ref" and child.tail[0].isalnum() and parts and parts[-1][-1:].isalnum():
+                    parts.append(" ")
                 parts.append(child.tail)
+                if in_link:
+                    link_chars += len(child.tail.strip())
 
-    walk(element)
-    lines = (_SPACES.sub(" ", line).strip() for line in "".join(parts).split("\n"))
-    return "\n".join(line for line in lines if line)
+    walk(element, element.tag == "ref")
+    lines = (_SPACES.sub(" ", line).strip() for line in "".join(parts).split(_LINE_BREAK))
+    return "\n".join(line for line in lines if line), link_chars
+
+
+def _block(kind: str, pieces: list[tuple[str, int]], joiner: str = "\n") -> Block:
+    text = joiner.join(t for t, _ in pieces if t)
+    links = sum(n for t, n in pieces if t)
+    return Block(kind, text, min(1.0, links / len(text)) if text else 0.0)
 
 
 def _blocks_from_body(body: etree._Element) -> list[Block]:
@@ -66,25 +88,44 @@ def _blocks_from_body(body: etree._Element) -> list[Block]:
     for child in body:
         tag = child.tag
         if tag == "head":
-            blocks.append(Block("h", _inline_text(child)))
+            blocks.append(_block("h", [_inline_text(child)]))
         elif tag == "list":
             items = [_inline_text(item) for item in child.iter("item")]
-            text = "\n".join(f"- {item}" for item in items if item)
-            blocks.append(Block("list", text))
+            block = _block("list", [(f"- {text}", links) for text, links in items if text])
+            led = len(items) >= 2 and all(_opens_with_link(item) for item in child.iter("item"))
+            blocks.append(Block(block.kind, block.text, block.link_share, led))
         elif tag == "quote":
-            blocks.append(Block("quote", _inline_text(child)))
+            blocks.append(_block("quote", [_inline_text(child)]))
         elif tag == "table":
             rows = []
             for row in child.iter("row"):
                 cells = [_inline_text(cell) for cell in row.iter("cell")]
-                rows.append(" | ".join(c for c in cells if c))
-            blocks.append(Block("table", "\n".join(r for r in rows if r)))
+                rows.append((" | ".join(t for t, _ in cells if t), sum(n for _, n in cells)))
+            blocks.append(_block("table", rows))
         elif tag in ("graphic", "ref") and not (child.text or "").strip():
             pass
         else:
-            blocks.append(Block("p", _inline_text(child)))
+            blocks.append(_block("p", [_inline_text(child)]))
         loose(child.tail)
     return [b for b in blocks if b.text]
+
+
+def _opens_with_link(item: etree._Element) -> bool:
+    if item.text and item.text.strip():
+        return False
+    first = next(iter(item), None)
+    while first is not None and first.tag != "ref" and not (first.text or "").strip():
+        first = next(iter(first), None)
+    return first is not None and first.tag == "ref"
+
+
+def _is_link_tail(block: Block) -> bool:
+    """A block of a trailing "more stories" box: a heading, or a list or line that is nearly all links."""
+    if block.kind == "h":
+        return True
+    if block.kind == "list":
+        return block.link_share >= 0.6 or block.link_led
+    return block.link_share >= 0.9 and len(block.text) < 200
 
 
 def find_standfirst(tree: lxml.html.HtmlElement) -> str | None:
@@ -109,6 +150,7 @@ def extract_blocks(tree: lxml.html.HtmlElement, url: str, title: str | None, sta
         url=url,
         include_comments=False,
         include_tables=True,
+        include_links=True,
         with_metadata=False,
         deduplicate=False,
     )
@@ -119,12 +161,13 @@ def extract_blocks(tree: lxml.html.HtmlElement, url: str, title: str | None, sta
     for block in blocks:
         text = strip_end_markers(block.text)
         if not is_boilerplate_block(text, title, url):
-            cleaned.append(Block(block.kind, text))
+            cleaned.append(Block(block.kind, text, block.link_share, block.link_led))
     if standfirst and not is_boilerplate_block(standfirst, title, url):
         wanted = _normalise(standfirst)
         if wanted and not any(wanted in _normalise(b.text) for b in cleaned[:3]):
             cleaned.insert(0, Block("p", standfirst))
-    # a heading with nothing after it is the leftover of a removed box
-    while cleaned and cleaned[-1].kind == "h":
+    # after the last paragraph of prose, headings and link lists are "more stories" boxes or the
+    # leftovers of a removed one
+    while cleaned and _is_link_tail(cleaned[-1]):
         cleaned.pop()
     return cleaned

@@ -113,15 +113,31 @@ _CALL_TO_ACTION = re.compile(
 _FOOTER_LINE = re.compile(
     r"^\s*(?:tagged|tags?|topics?|filed under|categories|category|kategori|topik|schlagwörter|schlagworte|themen|"
     r"étiquettes|mots-clés|etiquetas|temas|tópicos|argomenti|onderwerpen|share this|share|bagikan|teilen|"
-    r"partager|compartir|compartilhe|condividi|delen)\s*[:：]",
+    r"partager|compartir|compartilhe|condividi|delen)\s*(?:[:：]|$)"
+    # a post-meta line: "05/10/2018 - Posted by: A - Category: B"
+    r"|(?:[\d/.\-\s]+[-–|•·]\s*)?(?:posted by|published by|posted on|publicado por|publicado em|"
+    r"diposting oleh|dipublikasikan|veröffentlicht (?:am|von)|"
+    r"publié (?:par|le)|pubblicato (?:da|il)|geplaatst (?:door|op))\b",
     re.IGNORECASE,
 )
 _COMMENT_FORM = re.compile(
-    r"^(?:leave a (?:reply|comment)|your email address will not be published|required fields are marked|"
+    r"^(?:\d*\s*(?:comments?|komentar|kommentare?|commentaires?|comentários?|comentarios?|commenti)\s*$|"
+    r"tell us what you think|what do you think\?\s*$|"
+    r"leave a (?:reply|comment)|your email address will not be published|required fields are marked|"
     r"post comment|add a comment|tinggalkan (?:balasan|komentar)|kommentar schreiben|laisser un commentaire|"
     r"deja un comentario|deixe um comentário|lascia un commento)",
     re.IGNORECASE,
 )
+# rights and reprint notices, contact lines and widget messages at the foot of an article
+_NOTICE = re.compile(
+    r"^\s*(?:copyright\b|©|\(c\)\s*\d{4}|all rights reserved|hak cipta|alle rechte vorbehalten|"
+    r"tous droits réservés|todos los derechos reservados|todos os direitos reservados|tutti i diritti riservati|"
+    r"order reprints|reprints?\b|this copy is for your personal|an error has occurred|"
+    r"(?:write to|contact|e-?mail|reach) .{0,80}\b(?:at|:)\s*\S+@\S+)",
+    re.IGNORECASE,
+)
+# a block that is only a timestamp left over from a widget's data (a bare URL may be a cited source)
+_MACHINE_VALUE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?\s*$")
 _READING_TIME = re.compile(
     r"^\s*(?:\d+\s*(?:min(?:ute)?s?|menit|minuten)\s*(?:read|baca|lesezeit|de lecture|de lectura|de leitura)?|"
     r"(?:lesezeit|reading time|waktu baca|temps de lecture|tiempo de lectura)\s*:?\s*\d+\s*\w*)\s*$",
@@ -329,6 +345,8 @@ def is_boilerplate_block(text: str, title: str | None, url: str) -> bool:
         or _READING_TIME.match(stripped)
         or _BREADCRUMB.match(stripped)
         or RELATED_MARKER.fullmatch(stripped)
+        or _NOTICE.match(stripped)
+        or _MACHINE_VALUE.match(stripped)
     ):
         return True
     if len(stripped) < 300 and _CALL_TO_ACTION.search(stripped):

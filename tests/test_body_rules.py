@@ -56,3 +56,31 @@ def test_text_between_subheadings_outside_paragraphs_is_kept() -> None:
     for paragraph in _PARAGRAPHS:
         assert paragraph in article.body_text
     assert article.body_text.index(_PARAGRAPHS[0]) < article.body_text.index(_PARAGRAPHS[-1])
+
+
+def test_trailing_headline_teasers_and_rights_notice_go_but_inline_lists_stay() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    inline_list = "<ul><li>two cranes on the pier</li><li>a floating dock</li></ul>"
+    teasers = (
+        "<h3>More from the coast</h3><ul>"
+        "<li><a href='/a'>Ferry fares rise again</a> The operator blamed fuel costs</li>"
+        "<li><a href='/b'>Lighthouse reopens</a> Visitors can climb it from May</li></ul>"
+    )
+    html = _page(
+        f"<article>{paragraphs[:200]}<p>The site now has:</p>{inline_list}{paragraphs[200:]}"
+        f"<p>Copyright 2026 Harbour Gazette. All rights reserved.</p>{teasers}</article>"
+    )
+    body = extract_html(html, "https://gazette.example/breakwater").body_text
+    assert "two cranes on the pier" in body
+    assert "Ferry fares rise again" not in body
+    assert "More from the coast" not in body
+    assert "All rights reserved" not in body
+    assert body.rstrip().endswith(_PARAGRAPHS[-1])
+
+
+def test_link_followed_by_a_word_keeps_the_space_between_them() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    html = _page(f"<article>{paragraphs}<p>The <a href='/port'>port authority</a>\nwas not available for comment "
+                 "on the plans for the northern quay and the new ferry terminal next year.</p></article>")
+    body = extract_html(html, "https://gazette.example/breakwater").body_text
+    assert "port authority was not available" in body
