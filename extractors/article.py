@@ -23,6 +23,8 @@ from extractors.errors import NoArticleContent
 from extractors.html import parse_html
 from extractors.language import detect_language
 from extractors.records import Article, FetchedPage, RelatedLink
+from extractors.sites import rules_for
+from extractors.sites.rules import body_subtree, byline_text, drop_furniture, rule_time
 from extractors.urls import url_key
 
 #: Bump when a change alters what the extractor returns for the same page.
@@ -60,11 +62,25 @@ def extract_html(
     provenance: dict[str, str | None] = {}
 
     canonical, provenance["canonical_url"] = metadata.canonical_url(signals)
+    rules = rules_for(url) or rules_for(canonical)
+    if rules is not None:
+        drop_furniture(rules, tree)
     site, provenance["site_name"] = metadata.site_name(signals)
     title, provenance["title"] = metadata.title(signals, site)
     authors, provenance["authors"] = metadata.authors(signals)
     times = metadata.timestamps(signals, zone)
     provenance["published_at"], provenance["modified_at"] = times.published_source, times.modified_source
+    if rules is not None:
+        byline = byline_text(rules, tree)
+        if byline and metadata.clean_author_names(byline):
+            authors, provenance["authors"] = tuple(metadata.clean_author_names(byline)), "html"
+        published, modified = rule_time(rules.published, tree, zone), rule_time(rules.modified, tree, zone)
+        if published is not None:
+            times = dataclasses.replace(times, published=published, published_source="html")
+            provenance["published_at"] = "html"
+        if modified is not None:
+            times = dataclasses.replace(times, modified=modified, modified_source="html")
+            provenance["modified_at"] = "html"
     section, provenance["section"] = metadata.section(signals)
     tags, provenance["tags"] = metadata.tags(signals)
     description, provenance["description"] = metadata.description(signals)
@@ -73,6 +89,8 @@ def extract_html(
     image, provenance["lead_image_url"] = metadata.lead_image(signals, canonical)
     is_paywalled, provenance["is_paywalled"] = metadata.paywalled(signals)
 
+    if rules is not None:
+        tree = body_subtree(rules, tree)
     standfirst = find_standfirst(tree)
     related = cut_related_blocks(tree, canonical)
     prune_tree(tree)

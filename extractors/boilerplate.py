@@ -60,7 +60,9 @@ _FURNITURE_WORDS = (
     r"promo|popup|modal|sidebar|widget-?area|"
     r"post-?navigation|nav-?links|navigation|pagination|"
     r"reading-?time|read-?time|print|skip-?link|permalink-?slug|app-?download|app-?promo|"
-    r"follow-?us|google-?news"
+    r"follow-?us|google-?news|"
+    # metadata boxes: the byline, date and kicker are read as metadata and are not body text
+    r"byline|assinatura|post-?meta|entry-?meta|article-?meta|meta-?info|post-?info|chapeu|kicker|eyebrow"
 )
 # theme-prefixed variants (jnews_related_post_container, jeg_share_button, td-post-sharing …)
 _FURNITURE_PARTS = r"related|sharing|share-?button|share-?bar|comment|newsletter|breadcrumb|advert"
@@ -97,6 +99,8 @@ _CREDIT_LINE = re.compile(
     re.IGNORECASE,
 )
 _CALL_TO_ACTION = re.compile(
+    r"\b(?:follow|ikuti|folgen sie|suivez|síguenos|siga|segui|volg)\b.{0,60}\b(?:google (?:news|notícias|noticias|"
+    r"actualités|nachrichten)|whatsapp|telegram)|"
     r"follow us on|follow .{0,30} on (?:google news|twitter|x|facebook|instagram|whatsapp|telegram)|"
     r"subscribe to (?:our|the)|sign up for (?:our|the)|get the latest news|download (?:the|our) app|"
     r"join our (?:whatsapp|telegram)|"

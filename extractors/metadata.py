@@ -47,6 +47,8 @@ _JOB_TITLE = re.compile(
     re.IGNORECASE,
 )
 _EMAIL = re.compile(r"\S+@\S+\.\w+")
+# "Paulo Reis, de Blumenau", "Anna Schmidt, aus Berlin": where the reporter filed from, not a name
+_PLACE = re.compile(r"^(?:from|in|aus|dari|di|de|em|en|à|a|da|desde|depuis)\s+\S")
 _SPACES = re.compile(r"\s+")
 
 
@@ -234,7 +236,20 @@ def section(sig: PageSignals) -> Sourced:
             # first crumb is home, last is usually the article itself
             if len(names) >= 3:
                 return names[-2], "jsonld"
+    for element in sig.tree.xpath(_SECTION_XPATH):
+        name = clean_text(element.text_content())
+        if name and len(name) <= 40 and _outside_foreign(element):
+            return name, "html"
     return None, None
+
+
+# WordPress marks the post's category links rel="category"; other CMSs name the box after the section
+_SECTION_XPATH = (
+    '//a[contains(concat(" ", normalize-space(@rel), " "), " category ")]'
+    ' | //*[contains(@class, "kanal") or contains(@class, "rubri") or contains(@class, "editoria")'
+    ' or contains(@class, "cat-links") or contains(@class, "post-category") or contains(@class, "article-section")]'
+    "/descendant-or-self::a[1]"
+)
 
 
 def _unique(values: list[str]) -> tuple[str, ...]:
@@ -280,6 +295,8 @@ def clean_author_names(raw: str) -> list[str]:
     names: list[str] = []
     for part in _AUTHOR_SPLIT.split(text):
         part = part.strip(" -–—|:.")
+        if _PLACE.match(part):
+            continue
         part = _BYLINE_PREFIX.sub("", part).strip()
         if not part or _JOB_TITLE.search(part) or re.search(r"\d|https?:|www\.", part):
             continue
@@ -307,7 +324,8 @@ _BYLINE_XPATH = (
     'contains(concat(" ", normalize-space(@class), " "), " byline ") or '
     'contains(concat(" ", normalize-space(@class), " "), " author ") or '
     'contains(@class, "author-name") or contains(@class, "post-author") or contains(@class, "td-post-author-name") or '
-    'contains(@class, "jeg_meta_author") or contains(@class, "article-author") or contains(@class, "byline__")]'
+    'contains(@class, "jeg_meta_author") or contains(@class, "article-author") or contains(@class, "byline__") or '
+    'contains(@class, "assinatura") or contains(@class, "autor") or contains(@class, "reporter")]'
 )
 
 
