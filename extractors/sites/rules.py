@@ -41,7 +41,8 @@ class SiteRules:
 
 
 def _select(tree: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElement]:
-    return list(CSSSelector(selector)(tree))
+    found = CSSSelector(selector)(tree)
+    return [e for e in found if isinstance(e, lxml.html.HtmlElement)] if isinstance(found, list) else []
 
 
 def drop_furniture(rules: SiteRules, tree: lxml.html.HtmlElement) -> None:
