@@ -62,24 +62,25 @@ _FURNITURE_WORDS = (
     r"reading-?time|read-?time|print|skip-?link|permalink-?slug|app-?download|app-?promo|"
     r"follow-?us|google-?news|"
     # metadata boxes: the byline, date and kicker are read as metadata and are not body text
-    r"byline|assinatura|post-?meta|entry-?meta|article-?meta|meta-?info|post-?info|chapeu|kicker|eyebrow"
+    r"byline|assinatura|signature|post-?meta|entry-?meta|article-?meta|meta-?info|post-?info|chapeu|kicker|eyebrow|"
+    r"reactions?"
 )
 # theme-prefixed variants (jnews_related_post_container, jeg_share_button, td-post-sharing …)
 _FURNITURE_PARTS = r"related|sharing|share-?button|share-?bar|comment|newsletter|breadcrumb|advert"
 # WordPress's post_class() names the post's own terms ("category-native-advertising"): never furniture
 _TERM_PREFIX = r"(?:category|tag|term|topic|postid|post|format|type|status)-"
 # one search over "class id" per element: a whole furniture token, or a part inside a token that is not a term
-_FURNITURE = re.compile(
-    rf"(?:^|\s)(?:(?:{_FURNITURE_WORDS})(?=\s|$)|(?!{_TERM_PREFIX})\S*?(?:{_FURNITURE_PARTS}))", re.IGNORECASE
-)
+_FURNITURE_WORD = re.compile(rf"(?:{_FURNITURE_WORDS})$", re.IGNORECASE)
+_FURNITURE_PART = re.compile(_FURNITURE_PARTS, re.IGNORECASE)
+_TERM = re.compile(_TERM_PREFIX, re.IGNORECASE)
 # not "form": ASP.NET sites wrap the whole page in one; comment and newsletter forms go with their boxes
 _ALWAYS_DROP_TAGS = ("script", "style", "noscript", "textarea", "button", "select", "iframe", "template", "svg")
 _PROTECTED_TAGS = {"html", "body", "main", "article"}
 _MOST_OF_PAGE = 0.6
-# leaf blocks with a little text of their own: the only places an ad label can be; XPath keeps the filter in C
-_SHORT_LEAVES = (
-    ".//*[self::ins or self::small or self::span or self::div or self::p][not(*)]"
-    "[string-length(normalize-space(text())) > 0 and string-length(normalize-space(text())) < 40]"
+# a cell holding a heading or several paragraphs is page layout, not data
+_LAYOUT_TABLES = (
+    "//body//table[not(ancestor::table)][.//td[.//h1 or .//h2 or count(.//p) >= 2 or .//table]"
+    " or .//th[.//h1 or .//h2 or count(.//p) >= 2]]"
 )
 
 _AD_LABEL = re.compile(
@@ -98,9 +99,14 @@ _CREDIT_LINE = re.compile(
     r"|^\s*\(?(?:additional\s+)?(?:reporting|writing|editing|compiled|translated)\s+by\b",
     re.IGNORECASE,
 )
-_CALL_TO_ACTION = re.compile(
+# "Follow <paper> on Google News": tested only on blocks that name one of these channels
+_FOLLOW_CHANNEL = re.compile(
     r"\b(?:follow|ikuti|folgen sie|suivez|síguenos|siga|segui|volg)\b.{0,60}\b(?:google (?:news|notícias|noticias|"
-    r"actualités|nachrichten)|whatsapp|telegram)|"
+    r"actualités|nachrichten)|whatsapp|telegram)",
+    re.IGNORECASE,
+)
+_CHANNEL_WORDS = ("google", "whatsapp", "telegram")
+_CALL_TO_ACTION = re.compile(
     r"follow us on|follow .{0,30} on (?:google news|twitter|x|facebook|instagram|whatsapp|telegram)|"
     r"subscribe to (?:our|the)|sign up for (?:our|the)|get the latest news|download (?:the|our) app|"
     r"join our (?:whatsapp|telegram)|"
@@ -127,6 +133,7 @@ _FOOTER_LINE = re.compile(
 _COMMENT_FORM = re.compile(
     r"^(?:\d*\s*(?:comments?|komentar|kommentare?|commentaires?|comentários?|comentarios?|commenti)\s*$|"
     r"tell us what you think|what do you think\?\s*$|"
+    r"réagir à cet article|vous devez être connecté|"
     r"leave a (?:reply|comment)|your email address will not be published|required fields are marked|"
     r"post comment|add a comment|tinggalkan (?:balasan|komentar)|kommentar schreiben|laisser un commentaire|"
     r"deja un comentario|deixe um comentário|lascia un commento)",
@@ -142,6 +149,8 @@ _NOTICE = re.compile(
 )
 # a block that is only a timestamp left over from a widget's data (a bare URL may be a cited source)
 _MACHINE_VALUE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?\s*$")
+# a desk's sign-off after the last paragraph: "C.D.", "(ant/rs)", "(dpa)"
+_SIGN_OFF = re.compile(r"^(?:[A-Z]{1,3}(?:\.[A-Z]{1,3})+\.?|\(\s*[a-z]{1,6}(?:\s*/\s*[a-z]{1,6}){0,3}\s*\))$", re.I)
 _READING_TIME = re.compile(
     r"^\s*(?:\d+\s*(?:min(?:ute)?s?|menit|minuten)\s*(?:read|baca|lesezeit|de lecture|de lectura|de leitura)?|"
     r"(?:lesezeit|reading time|waktu baca|temps de lecture|tiempo de lectura)\s*:?\s*\d+\s*\w*)\s*$",
@@ -152,14 +161,17 @@ _BREADCRUMB = re.compile(
 )
 
 
-@lru_cache(maxsize=8192)
-def _is_furniture_name(names: str) -> bool:
-    return _FURNITURE.search(names) is not None
+@lru_cache(maxsize=16384)
+def _is_furniture_token(token: str) -> bool:
+    if _FURNITURE_WORD.match(token):
+        return True
+    return _FURNITURE_PART.search(token) is not None and not _TERM.match(token)
 
 
 def _is_furniture(element: lxml.html.HtmlElement) -> bool:
-    # class strings repeat across a page and across a site's pages: decide each one once
-    return _is_furniture_name(f"{element.get('class', '')} {element.get('id', '')}")
+    # class tokens repeat across a page and across a site's pages: decide each one once
+    names = f"{element.get('class', '')} {element.get('id', '')}"
+    return any(_is_furniture_token(token) for token in names.split())
 
 
 def _text(element: lxml.html.HtmlElement) -> str:
@@ -299,9 +311,23 @@ def cut_related_blocks(tree: lxml.html.HtmlElement, base_url: str) -> list[Relat
     return related
 
 
+def unwrap_layout_tables(tree: lxml.html.HtmlElement) -> None:
+    """Turn tables used for page layout into plain blocks.
+
+    Old CMSs lay the whole page out in a ``<table>``; read as a table, the article becomes
+    one cell and its paragraphs, headings and boxes run together into one block.
+    """
+    for table in tree.xpath(_LAYOUT_TABLES):
+        for element in table.iter("table", "tbody", "thead", "tfoot", "tr", "td", "th"):
+            element.tag = "div"
+            for name in ("valign", "width", "cellpadding", "cellspacing", "colspan", "rowspan"):
+                element.attrib.pop(name, None)
+
+
 def prune_tree(tree: lxml.html.HtmlElement) -> None:
     """Remove page furniture that is identifiable from markup alone."""
     etree.strip_elements(tree, *_ALWAYS_DROP_TAGS, with_tail=False)
+    unwrap_layout_tables(tree)
     body = tree.find("body")
     if body is None:
         return
@@ -314,8 +340,9 @@ def prune_tree(tree: lxml.html.HtmlElement) -> None:
         if element.get("hidden") is not None or "display:none" in style or _is_furniture(element):
             doomed.append(element)
     # an ad label is a leaf holding the one word ("Advertisement", "Anzeige", "Iklan")
-    for element in body.xpath(_SHORT_LEAVES):
-        if _AD_LABEL.match(element.text.strip()):
+    for element in body.iter("ins", "small", "span", "div", "p"):
+        text = element.text
+        if text and len(text) < 60 and len(element) == 0 and _AD_LABEL.match(text.strip()):
             doomed.append(element)
     page_chars = body.xpath("string-length(normalize-space(.))")
     for element in doomed:
@@ -330,7 +357,11 @@ def prune_tree(tree: lxml.html.HtmlElement) -> None:
 
 
 def strip_end_markers(text: str) -> str:
-    return _END_MARKER.sub("", text).rstrip()
+    text = text.rstrip()
+    # markers are short: look only at the end instead of trying the pattern at every position
+    start = max(0, len(text) - 12)
+    found = _END_MARKER.search(text, start)
+    return text[: found.start()].rstrip() if found else text
 
 
 def is_boilerplate_block(text: str, title: str | None, url: str) -> bool:
@@ -351,9 +382,14 @@ def is_boilerplate_block(text: str, title: str | None, url: str) -> bool:
         or RELATED_MARKER.fullmatch(stripped)
         or _NOTICE.match(stripped)
         or _MACHINE_VALUE.match(stripped)
+        or _SIGN_OFF.match(stripped)
     ):
         return True
-    if len(stripped) < 300 and _CALL_TO_ACTION.search(stripped):
-        return True
+    if len(stripped) < 300:
+        lowered = stripped.lower()
+        if _CALL_TO_ACTION.search(stripped) or (
+            any(w in lowered for w in _CHANNEL_WORDS) and _FOLLOW_CHANNEL.search(stripped)
+        ):
+            return True
     # a URL slug shown as text ("qatar-pushes-for-diplomacy-…")
     return " " not in stripped and stripped.count("-") >= 3 and stripped.lower() in url.lower()

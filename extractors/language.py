@@ -18,7 +18,7 @@ def _identifier() -> LanguageIdentifier:
 def detect_language(text: str, hint: str | None) -> tuple[str | None, str | None]:
     """(ISO 639-1 code, source). The text wins when it is long and clear enough."""
     # a few paragraphs decide the language as well as the whole text, at a fraction of the cost
-    sample = text[:2500]
+    sample = text[:1500]
     if len(sample.strip()) >= _MIN_CHARS:
         code, confidence = _identifier().classify(sample)
         if confidence >= _MIN_CONFIDENCE or hint is None or code == hint:
