@@ -63,7 +63,10 @@ _FURNITURE_WORDS = (
     r"follow-?us|google-?news|"
     # metadata boxes: the byline, date and kicker are read as metadata and are not body text
     r"byline|assinatura|signature|post-?meta|entry-?meta|article-?meta|meta-?info|post-?info|chapeu|kicker|eyebrow|"
-    r"reactions?"
+    r"reactions?|"
+    # subscription prompts; not a bare "paywall", which some sites put on the locked article text itself
+    r"paywall-?prompt|paywall-?box|paywall-?offer|paywall-?cta|regwall|subscribe-?wall|"
+    r"premium-?(?:banner|prompt|teaser)|piano-?offer|tp-container|offer-?box|meter-?(?:banner|prompt)"
 )
 # theme-prefixed variants (jnews_related_post_container, jeg_share_button, td-post-sharing …)
 _FURNITURE_PARTS = r"related|sharing|share-?button|share-?bar|comment|newsletter|breadcrumb|advert"
@@ -149,6 +152,25 @@ _NOTICE = re.compile(
 )
 # a block that is only a timestamp left over from a widget's data (a bare URL may be a cited source)
 _MACHINE_VALUE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?\s*$")
+# the prompt of a subscription wall
+_PAYWALL_PROMPT = re.compile(
+    r"^(?:continue reading with|subscribe to (?:continue|read)|already a subscriber|to continue reading|"
+    r"this (?:article|story) is (?:for|available to) subscribers|"
+    r"lesen sie weiter mit|weiterlesen mit|sie haben bereits ein abo|jetzt (?:anmelden|testen|abonnieren)|"
+    r"testen sie .{0,20}kostenlos|mit .{0,20}abo weiterlesen|"
+    r"lanjutkan membaca|baca selengkapnya dengan berlangganan|sudah berlangganan|"
+    r"la suite est réservée aux abonnés|déjà abonné|abonnez-vous pour lire|"
+    r"contenido exclusivo para suscriptores|ya eres suscriptor|"
+    r"conteúdo exclusivo para assinantes|já é assinante|continue lendo com|"
+    r"contenuto riservato agli abbonati|sei già abbonato|lees verder met|ben je al abonnee)",
+    re.IGNORECASE,
+)
+# a badge standing alone: "LIVE", "Breaking", "Exclusive"
+_BADGE = re.compile(
+    r"^(?:live|live updates|breaking|breaking news|exclusive|updated|new|watch|listen|en direct|en vivo|ao vivo|"
+    r"langsung|terkini|liveticker|eilmeldung|exklusiv|in diretta|ultim'ora)$",
+    re.IGNORECASE,
+)
 # a desk's sign-off after the last paragraph: "C.D.", "(ant/rs)", "(dpa)"
 _SIGN_OFF = re.compile(r"^(?:[A-Z]{1,3}(?:\.[A-Z]{1,3})+\.?|\(\s*[a-z]{1,6}(?:\s*/\s*[a-z]{1,6}){0,3}\s*\))$", re.I)
 _READING_TIME = re.compile(
@@ -279,6 +301,16 @@ def _marker_candidates(tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElemen
     return found
 
 
+def _text_follows(element: lxml.html.HtmlElement) -> bool:
+    """Whether a paragraph of article text comes right after the element (within its next siblings)."""
+    for count, sibling in enumerate(element.itersiblings()):
+        if count >= 3:
+            break
+        if sibling.tag == "p" and len(_opening(sibling, 80)) >= 80:
+            return True
+    return False
+
+
 def cut_related_blocks(tree: lxml.html.HtmlElement, base_url: str) -> list[RelatedLink]:
     """Remove inline related-link blocks and return their links in reading order."""
     related: list[RelatedLink] = []
@@ -289,10 +321,13 @@ def cut_related_blocks(tree: lxml.html.HtmlElement, base_url: str) -> list[Relat
             continue
         if element.getparent() is None or any(a in removed for a in element.iterancestors()):
             continue
-        # related-post lists around the article are furniture for prune_tree, not inline links
-        if _is_furniture(element) or any(
-            _is_furniture(a) or a.tag in ("aside", "footer", "nav") for a in element.iterancestors()
-        ):
+        # related-post widgets around or after the article are furniture for prune_tree; a box the
+        # article text continues after ("Lees ook" aside between paragraphs) is inline
+        box = next(
+            (e for e in (element, *element.iterancestors()) if _is_furniture(e) or e.tag in ("aside", "footer", "nav")),
+            None,
+        )
+        if box is not None and not _text_follows(box):
             continue
         if _is_related_block(element):
             # a marker inside a content paragraph of its own? only cut the smallest block
@@ -383,6 +418,8 @@ def is_boilerplate_block(text: str, title: str | None, url: str) -> bool:
         or _NOTICE.match(stripped)
         or _MACHINE_VALUE.match(stripped)
         or _SIGN_OFF.match(stripped)
+        or _BADGE.match(stripped)
+        or _PAYWALL_PROMPT.match(stripped)
     ):
         return True
     if len(stripped) < 300:

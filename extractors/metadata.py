@@ -278,9 +278,23 @@ def tags(sig: PageSignals) -> Sourced:
         raw = sig.meta(name)[0]
         if raw:
             return _unique([t for t in (clean_text(k) for k in re.split(r"[,;]", raw)) if t]), "meta"
-    links = [clean_text(a.text_content()) for a in sig.tree.xpath('//a[contains(concat(" ", @rel, " "), " tag ")]')]
+    # WordPress marks category links rel="category tag": those name the section, not a tag
+    tag_links = sig.tree.xpath(
+        '//a[contains(concat(" ", @rel, " "), " tag ")][not(contains(concat(" ", @rel, " "), " category "))]'
+    )
+    if not tag_links:
+        # no rel="tag": links into the site's tag or topic pages, outside sidebars and footers
+        tag_links = [a for a in sig.tree.xpath(_TAG_HREF_XPATH) if _outside_foreign(a)]
+    links = [clean_text(a.text_content()) for a in tag_links]
     found = [t for t in links if t]
     return (_unique(found), "html") if found else ((), None)
+
+
+_TAG_HREF_XPATH = (
+    '//body//a[contains(@href, "/tag/") or contains(@href, "/tags/") or contains(@href, "/topic/") '
+    'or contains(@href, "/topics/") or contains(@href, "/topik/") or contains(@href, "/thema/") '
+    'or contains(@href, "/schlagwort/") or contains(@href, "/etiqueta/") or contains(@href, "/tema/")]'
+)
 
 
 def clean_author_names(raw: str) -> list[str]:
@@ -325,7 +339,16 @@ _BYLINE_XPATH = (
     'contains(concat(" ", normalize-space(@class), " "), " author ") or '
     'contains(@class, "author-name") or contains(@class, "post-author") or contains(@class, "td-post-author-name") or '
     'contains(@class, "jeg_meta_author") or contains(@class, "article-author") or contains(@class, "byline__") or '
-    'contains(@class, "assinatura") or contains(@class, "autor") or contains(@class, "reporter")]'
+    'contains(@class, "assinatura") or contains(@class, "autor") or contains(@class, "reporter") or '
+    'contains(@class, "penulis") or contains(@class, "pewarta") or contains(@class, "writer")]'
+)
+# no byline markup at all: a short line that opens with "By", "Oleh", "Von", "Por", "Par", "Door"
+_BYLINE_TEXT_XPATH = (
+    "//body//*[self::div or self::p or self::span][not(*[self::div or self::p])]"
+    "[string-length(normalize-space()) < 100]"
+    "[starts-with(normalize-space(), 'By ') or starts-with(normalize-space(), 'Oleh ') or "
+    "starts-with(normalize-space(), 'Von ') or starts-with(normalize-space(), 'Por ') or "
+    "starts-with(normalize-space(), 'Par ') or starts-with(normalize-space(), 'Door ')]"
 )
 
 
@@ -339,12 +362,13 @@ def authors(sig: PageSignals) -> Sourced:
                 names.extend(clean_author_names(value))
         if names:
             return _unique(names), "meta"
-    for element in sig.tree.xpath(_BYLINE_XPATH):
-        if not _outside_foreign(element):
-            continue
-        names = clean_author_names(element.text_content())
-        if names:
-            return _unique(names), "html"
+    for xpath in (_BYLINE_XPATH, _BYLINE_TEXT_XPATH):
+        for element in sig.tree.xpath(xpath):
+            if not _outside_foreign(element):
+                continue
+            names = clean_author_names(element.text_content())
+            if names:
+                return _unique(names), "html"
     return (), None
 
 
@@ -366,7 +390,9 @@ _UPDATED_WORD = re.compile(
 )
 _DATE_CONTAINER_XPATH = (
     '//*[self::time or contains(@class, "date") or contains(@class, "time") or contains(@class, "posted") '
-    'or contains(@class, "publish") or contains(@class, "byline") or contains(@class, "meta")][not(self::meta)]'
+    'or contains(@class, "publish") or contains(@class, "byline") or contains(@class, "meta") '
+    'or contains(@class, "tanggal") or contains(@class, "waktu") or contains(@class, "fecha") '
+    'or contains(@class, "datum") or contains(@class, "data")][not(self::meta)]'
 )
 
 

@@ -36,7 +36,7 @@ def test_snippets(golden: tuple[str, dict[str, Any], dict[str, Any], str]) -> No
 
 def test_corpus_is_not_empty() -> None:
     assert "klaten-flashback" in page_names()
-    assert len(page_names()) >= 6
+    assert len(page_names()) >= 15
 
 
 @pytest.mark.parametrize("name", page_names())
