@@ -15,7 +15,8 @@ Flows turn these into rows (``fetches``/``runs``) instead of stopping.
     │       ├── NotHTML                wrong content type for the stage
     │       ├── TooLarge               body over the size cap
     │       ├── TooManyRedirects       redirect cap or loop
-    │       └── InvalidURL             not an http(s) URL we can fetch
+    │       ├── InvalidURL             not an http(s) URL we can fetch
+    │       └── UnreadableFile         a local page file is missing or not valid gzip
     ├── ExtractionError                the page was fetched but is no article
     │   └── NoArticleContent           no main text found
     ├── FeedError                      a feed or sitemap we cannot parse
@@ -98,6 +99,12 @@ class TooManyRedirects(PermanentFetchError):
 
 class InvalidURL(PermanentFetchError):
     outcome = "invalid_url"
+
+
+class UnreadableFile(PermanentFetchError):
+    """A local page file (``newsflow extract FILE``) is missing, unreadable or not valid gzip."""
+
+    outcome = "unreadable_file"
 
 
 class ExtractionError(NewsflowError):

@@ -130,7 +130,7 @@ class Failure:
 
     url: str
     stage: str
-    """'discover', 'fetch', 'extract' or 'store'."""
+    """'discover', 'fetch', 'read' (a local file), 'extract' or 'store'."""
     outcome: str
     reason: str
     transient: bool

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 from extractors.errors import ConfigError, NewsflowError
 from flows.settings import load_settings
+
+if TYPE_CHECKING:
+    from flows.page_inputs import PageOutcome
 
 app = typer.Typer(
     name="newsflow",
@@ -118,46 +121,65 @@ def ingest(
 
 @app.command()
 def extract(
-    source: Annotated[str, typer.Argument(help="An HTML file (.html or .html.gz) or an http(s) URL.")],
-    url: Annotated[str | None, typer.Option("--url", help="The address a local file was served at.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the article as JSON.")] = False,
+    sources: Annotated[
+        list[str], typer.Argument(help="HTML files (.html, .html.gz, '-' for stdin) and/or http(s) URLs.")
+    ],
+    url: Annotated[
+        str | None, typer.Option("--url", help="The address a single local file was served at.", show_default=False)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (an array for several inputs).")] = False,
+    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON object per input, in input order.")] = False,
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA zone for times given without one.")] = "UTC",
+    language: Annotated[
+        str | None, typer.Option("--language", help="Language hint when the page declares none.", show_default=False)
+    ] = None,
 ) -> None:
-    """Run the extractor on one page and print the Article."""
-    from extractors import extract_article
-    from extractors.article import fetched_page_from_file
-    from extractors.records import Failure
+    """Run the extractor on pages and print the Articles. A failing input gives an error, the rest go on."""
+    from extractors import ExtractOptions
     from extractors.urls import is_http_url
-    from flows.fetcher import FetchPolicy, fetch_all
+    from flows.fetcher import FetchPolicy
+    from flows.page_inputs import extract_inputs
 
+    if as_json and as_jsonl:
+        errors.print("[bold red]error:[/] choose one of --json and --jsonl")
+        raise typer.Exit(2)
+    if url is not None and (len(sources) != 1 or is_http_url(sources[0])):
+        errors.print("[bold red]error:[/] --url names the address of a single local file; give exactly one file")
+        raise typer.Exit(2)
     try:
-        if is_http_url(source):
-            result = fetch_all([source], FetchPolicy.from_settings(load_settings()))[0]
-            if isinstance(result, Failure):
-                errors.print(f"[bold red]error:[/] {result.reason} ({result.url})")
-                raise typer.Exit(1)
-            page = result
-        else:
-            path = Path(source)
-            if not path.is_file():
-                errors.print(f"[bold red]error:[/] no such file: {source}")
-                raise typer.Exit(2)
-            if not url:
-                errors.print("[bold red]error:[/] a local file needs --url (the address it was served at)")
-                raise typer.Exit(2)
-            data = path.read_bytes()
-            if path.suffix == ".gz":
-                data = gzip.decompress(data)
-            page = fetched_page_from_file(data, url)
-        article = extract_article(page)
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.print(f"[bold red]error:[/] --timezone: unknown IANA time zone {timezone!r}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        settings = load_settings()
+        outcomes = extract_inputs(sources, url, FetchPolicy.from_settings(settings), ExtractOptions(timezone, language))
     except NewsflowError as error:
         raise _fail(error) from error
-    if as_json:
-        sys.stdout.write(article.to_json() + "\n")
+    if as_jsonl:
+        for outcome in outcomes:
+            sys.stdout.write(json.dumps(outcome.to_json_dict(), ensure_ascii=False) + "\n")
+    elif as_json:
+        objects = [outcome.to_json_dict() for outcome in outcomes]
+        sys.stdout.write(json.dumps(objects[0] if len(objects) == 1 else objects, ensure_ascii=False) + "\n")
+    else:
+        for outcome in outcomes:
+            _print_outcome(outcome)
+    if any(outcome.failure is not None for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+def _print_outcome(outcome: PageOutcome) -> None:
+    if outcome.failure is not None:
+        failure = outcome.failure
+        errors.print(f"[bold red]error:[/] {outcome.source}: {failure.reason} ({failure.outcome})", highlight=False)
         return
+    article = outcome.article
+    assert article is not None
     console.rule(article.title or "(no title)")
     for name, value in article.to_json_dict().items():
         if name not in ("body_text", "title"):
-            console.print(f"[bold]{name}[/]: {_cell(value) if not isinstance(value, dict) else value}")
+            console.print(f"[bold]{name}[/]: {_cell(value) if not isinstance(value, dict) else value}", highlight=False)
     console.rule()
     console.print(article.body_text, markup=False, highlight=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -33,15 +34,73 @@ def test_extract_json_matches_golden_file() -> None:
     assert data["headings"] == expected["headings"]
 
 
-def test_extract_needs_url_for_a_file() -> None:
-    result = runner.invoke(app, ["extract", str(PAGES / "klaten-flashback" / "page.html")])
+def test_extract_acceptance_fields_with_json() -> None:
+    """`newsflow extract PAGE --url URL --json` shows related links, provenance, paywall flag and times of day."""
+    expected = load_expected("finanz-depesche-paywall")
+    page = PAGES / "finanz-depesche-paywall" / "page.html"
+    args = ["extract", str(page), "--url", expected["url"], "--json", "--timezone", "Europe/Berlin"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["is_paywalled"] is True
+    assert data["published_at"] == "2026-03-04T17:42:00Z"  # 18:42 in Berlin, with its time of day
+    assert data["provenance"]["published_at"] == "jsonld" and data["provenance"]["is_paywalled"] == "jsonld"
+    assert data["input"] == str(page)
+    related = runner.invoke(app, ["extract", str(PAGES / "klaten-flashback" / "page.html"), "--json"])
+    assert json.loads(related.stdout)["related_links"] == load_expected("klaten-flashback")["related_links"]
+
+
+def test_extract_jsonl_batch_keeps_order_and_reports_each_failure(site: str, tmp_path: Path, fast_fetch: None) -> None:
+    gz = tmp_path / "valley.html.gz"
+    gz.write_bytes(gzip.compress((PAGES / "valley-courier-river" / "page.html").read_bytes()))
+    no_canonical = tmp_path / "bare.html"
+    no_canonical.write_text("<html><body><article>" + "<p>Plain words of a page without an address.</p>" * 8
+                            + "</article></body></html>")  # fmt: skip
+    inputs = [
+        str(PAGES / "klaten-flashback" / "page.html"),
+        str(tmp_path / "missing.html"),
+        f"{site}/fault/404",
+        str(gz),
+        f"{site}/business/port-strike-ends-after-wage-deal/",
+        str(no_canonical),
+        f"{site}/fault/empty",
+    ]
+    result = runner.invoke(app, ["extract", *inputs, "--jsonl"])
+    assert result.exit_code == 1  # some inputs failed, and every input still has its line
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["input"] for line in lines] == inputs
+    assert lines[0]["title"].startswith("Qatar Pushes for Diplomacy")
+    assert lines[1]["error"]["outcome"] == "unreadable_file"
+    assert lines[2]["error"] == {"stage": "fetch", "outcome": "http_error", "reason": lines[2]["error"]["reason"],
+                                 "transient": False, "status": 404}  # fmt: skip
+    assert lines[3]["canonical_url"] == load_expected("valley-courier-river")["canonical_url"]
+    assert lines[4]["title"] and "error" not in lines[4]
+    assert "--url" in lines[5]["error"]["reason"]
+    assert lines[6]["error"]["outcome"] == "no_content"
+
+
+def test_extract_refuses_a_gzip_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSFLOW_MAX_BYTES", "100000")
+    bomb = tmp_path / "bomb.html.gz"
+    bomb.write_bytes(gzip.compress(b"<html><body>" + b" " * 50_000_000 + b"</body></html>"))
+    result = runner.invoke(app, ["extract", str(bomb), "--url", "https://x.example/a", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"]["outcome"] == "too_large"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["a.html", "b.html", "--url", "https://x.example/"], "single local file"),
+        (["https://x.example/a", "--url", "https://x.example/"], "single local file"),
+        (["a.html", "--json", "--jsonl"], "one of --json and --jsonl"),
+        (["a.html", "--timezone", "Mars/Olympus"], "unknown IANA time zone"),
+    ],
+)
+def test_extract_usage_errors(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["extract", *args])
     assert result.exit_code == 2
-    assert "needs --url" in result.stderr
-
-
-def test_extract_reports_a_page_without_article() -> None:
-    result = runner.invoke(app, ["extract", "-", "--url", "https://x.example/"])
-    assert result.exit_code == 2  # '-' is no file
+    assert message in result.stderr
 
 
 def test_query_on_missing_database(tmp_path: Path) -> None:
@@ -73,3 +132,11 @@ def test_bad_setting_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch, tm
     assert result.exit_code == 2
     assert "NEWSFLOW_TIMEOUT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_extract_reads_standard_input() -> None:
+    expected = load_expected("dagblad-oost-dijk")
+    html = (PAGES / "dagblad-oost-dijk" / "page.html").read_bytes()
+    result = runner.invoke(app, ["extract", "-", "--url", expected["url"], "--json"], input=html)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["title"] == expected["title"]

@@ -1,0 +1,113 @@
+"""Pages named on the command line: local files and URLs, read or fetched as one batch.
+
+``newsflow extract`` takes files (``.html``, gzip-compressed ``.html.gz``, or
+``-`` for standard input) and http(s) URLs in any mix.  URLs are fetched in
+one batch with the configured politeness; every input gives an outcome in
+input order — an article or a readable failure — and one bad input never
+stops the others.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractors import ExtractOptions, extract_article
+from extractors.article import fetched_page_from_file
+from extractors.errors import InvalidURL, NewsflowError, TooLarge, UnreadableFile
+from extractors.records import Article, Failure, FetchedPage
+from extractors.urls import is_http_url
+from flows.fetcher import FetchPolicy, fetch_all
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True, slots=True)
+class PageOutcome:
+    """What one input gave: exactly one of ``article`` and ``failure``."""
+
+    source: str
+    article: Article | None = None
+    failure: Failure | None = None
+
+    def to_json_dict(self) -> dict[str, object]:
+        if self.article is not None:
+            return {"input": self.source, **self.article.to_json_dict()}
+        assert self.failure is not None
+        failure = self.failure
+        error = {"stage": failure.stage, "outcome": failure.outcome, "reason": failure.reason,
+                 "transient": failure.transient, "status": failure.status}  # fmt: skip
+        return {"input": self.source, "url": failure.url, "error": error}
+
+
+def read_page_file(source: str, url: str, max_bytes: int) -> FetchedPage:
+    """A local page as if it had been fetched from ``url``; gzip is recognised by its magic bytes."""
+    try:
+        data = sys.stdin.buffer.read(max_bytes + 1) if source == "-" else _read_capped(Path(source), max_bytes)
+    except OSError as error:
+        raise UnreadableFile(url, f"cannot read {source}: {error.strerror or error}") from error
+    if data.startswith(_GZIP_MAGIC):
+        data = _gunzip_capped(data, url, max_bytes)
+    if len(data) > max_bytes:
+        raise TooLarge(url, f"{source} is over the {max_bytes}-byte page limit")
+    return fetched_page_from_file(data, url)
+
+
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(max_bytes + 1)
+
+
+def _gunzip_capped(data: bytes, url: str, max_bytes: int) -> bytes:
+    # read at most one byte over the cap, so a small file that inflates to gigabytes costs nothing
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = decompressor.decompress(data, max_bytes + 1)
+    except zlib.error as error:
+        raise UnreadableFile(url, f"not valid gzip: {error}") from error
+    if len(out) > max_bytes:
+        raise TooLarge(url, f"decompressed page is over the {max_bytes}-byte limit")
+    return out
+
+
+def _file_url(source: str) -> str:
+    return "file:///dev/stdin" if source == "-" else Path(source).resolve().as_uri()
+
+
+def _extract(source: str, page: FetchedPage, options: ExtractOptions) -> PageOutcome:
+    try:
+        return PageOutcome(source, article=extract_article(page, options))
+    except InvalidURL as error:
+        # from a local file without --url: the page names no canonical http(s) address either
+        reason = "the page names no canonical http(s) address; give it with --url"
+        failure = Failure.from_error("extract", InvalidURL(page.url, reason) if page.url.startswith("file:") else error)
+        return PageOutcome(source, failure=failure)
+    except NewsflowError as error:
+        return PageOutcome(source, failure=Failure.from_error("extract", error))
+
+
+def extract_inputs(
+    sources: Sequence[str], url: str | None, policy: FetchPolicy, options: ExtractOptions
+) -> list[PageOutcome]:
+    """Extract every input, in input order. ``url`` is the address of a single local file."""
+    outcomes: dict[int, PageOutcome] = {}
+    remote = [(i, s) for i, s in enumerate(sources) if is_http_url(s)]
+    for (index, source), result in zip(remote, fetch_all([s for _, s in remote], policy), strict=True):
+        if isinstance(result, Failure):
+            outcomes[index] = PageOutcome(source, failure=result)
+        else:
+            outcomes[index] = _extract(source, result, options)
+    for index, source in enumerate(sources):
+        if index in outcomes:
+            continue
+        address = url or _file_url(source)
+        try:
+            page = read_page_file(source, address, policy.max_bytes)
+        except NewsflowError as error:
+            outcomes[index] = PageOutcome(source, failure=Failure.from_error("read", error))
+            continue
+        outcomes[index] = _extract(source, page, options)
+    return [outcomes[i] for i in range(len(sources))]
