@@ -228,7 +228,7 @@ def extract_blocks(tree: lxml.html.HtmlElement, url: str, title: str | None, sta
     _restore_subheadings(cleaned, headings, title, url)
     if standfirst and not is_boilerplate_block(standfirst, title, url):
         wanted = _normalise(standfirst)
-        if wanted and not any(wanted in _normalise(b.text) for b in cleaned[:3]):
+        if wanted and not any(wanted in _normalise(b.text) for b in cleaned):
             cleaned.insert(0, Block("p", standfirst))
     # after the last paragraph of prose, headings and link lists are "more stories" boxes or the
     # leftovers of a removed one
