@@ -16,6 +16,8 @@ Flows turn these into rows (``fetches``/``runs``) instead of stopping.
     │       ├── TooLarge               body over the size cap
     │       ├── TooManyRedirects       redirect cap or loop
     │       ├── InvalidURL             not an http(s) URL we can fetch
+    │       ├── BlockedAddress         host resolves to a private/loopback/link-local/reserved address
+    │       ├── BlockedByRobots        robots.txt disallows the URL for our user agent
     │       └── UnreadableFile         a local page file is missing or not valid gzip
     ├── ExtractionError                the page was fetched but is no article
     │   └── NoArticleContent           no main text found
@@ -99,6 +101,16 @@ class TooManyRedirects(PermanentFetchError):
 
 class InvalidURL(PermanentFetchError):
     outcome = "invalid_url"
+
+
+class BlockedAddress(PermanentFetchError):
+    """Refused before connecting: the host resolves to an address outside the public internet."""
+
+    outcome = "blocked_address"
+
+
+class BlockedByRobots(PermanentFetchError):
+    outcome = "skipped_robots"
 
 
 class UnreadableFile(PermanentFetchError):

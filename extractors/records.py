@@ -1,7 +1,8 @@
 """Typed, immutable records that cross stage boundaries.
 
-``FetchedPage`` leaves the fetcher, ``Article`` leaves the extractor,
-``Failure`` is what any stage reports for a URL it could not handle.
+``FetchedPage`` (or ``NotModified`` for a 304) leaves the fetcher with the
+``Attempt``s it took, ``Article`` leaves the extractor, ``Failure`` is what
+any stage reports for a URL it could not handle.
 They hold tuples rather than lists/dicts so that they are truly frozen,
 hashable where possible and cheap to pickle into a worker process.
 """
@@ -19,6 +20,39 @@ Headers = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at fetching a URL (redirect hops included), as the ``fetches`` table records it."""
+
+    url: str
+    attempt: int
+    """1 for the first try, 2 for the first retry, …"""
+    at: datetime
+    status: int | None
+    bytes: int | None
+    elapsed_ms: int
+    outcome: str
+    """'ok', 'not_modified', or the failure's outcome ('timeout', 'http_error', …)."""
+    error: str | None = None
+    final_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What a server said about a URL's version, sent back on the next request (conditional GET)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def request_headers(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+
+@dataclass(frozen=True, slots=True)
 class FetchedPage:
     """One HTTP response body as received, before any parsing."""
 
@@ -31,6 +65,11 @@ class FetchedPage:
     """Response headers, names lower-cased, in received order."""
     body: bytes
     fetched_at: datetime
+    attempts: tuple[Attempt, ...] = ()
+
+    @property
+    def validators(self) -> Validators:
+        return Validators(self.header("etag"), self.header("last-modified"))
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -125,6 +164,33 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class Discovered:
+    """An article URL found by discovery, with the date its feed or sitemap gave it, if any."""
+
+    url: str
+    """Normalised (same rules as canonical URLs)."""
+    published: datetime | None
+    via: str
+    """'feed', 'sitemap' or 'page' (a start page's links)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """A conditional request answered 304: the stored version is current, nothing to extract."""
+
+    url: str
+    final_url: str
+    headers: Headers
+    fetched_at: datetime
+    attempts: tuple[Attempt, ...] = ()
+
+    @property
+    def validators(self) -> Validators:
+        found = dict(self.headers)
+        return Validators(found.get("etag"), found.get("last-modified"))
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """A URL that a stage could not handle, as a readable value."""
 
@@ -136,9 +202,10 @@ class Failure:
     transient: bool
     status: int | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    attempts: tuple[Attempt, ...] = ()
 
     @classmethod
-    def from_error(cls, stage: str, error: NewsflowError) -> Failure:
+    def from_error(cls, stage: str, error: NewsflowError, attempts: tuple[Attempt, ...] = ()) -> Failure:
         return cls(
             url=error.url,
             stage=stage,
@@ -146,6 +213,7 @@ class Failure:
             reason=error.reason,
             transient=error.transient,
             status=getattr(error, "status", None),
+            attempts=attempts,
         )
 
 

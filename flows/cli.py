@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
+import threading
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,24 +75,41 @@ FROM articles ORDER BY published_at DESC NULLS LAST
 
 
 @app.command()
-def demo(db: DbOption = None) -> None:
-    """Serve the bundled sample news site on 127.0.0.1, ingest it through its RSS feed, show what was loaded."""
-    from flows.demo_server import serve_site
+def demo(
+    db: DbOption = None,
+    serve_only: Annotated[
+        bool, typer.Option("--serve-only", help="Only serve the sample site (until Ctrl-C); ingest nothing.")
+    ] = False,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).", min=0, max=65535)] = 0,
+) -> None:
+    """Serve the bundled sample news site on 127.0.0.1, ingest it as the `demo` source, show what was loaded."""
+    from flows.demo_server import demo_source_toml, serve_site
+
+    if serve_only:
+        with serve_site(port=port) as base_url:
+            console.print(f"Serving the sample news site at [bold]{base_url}/[/] (Ctrl-C stops)")
+            console.print("Its `demo` source is in sources.toml: newsflow ingest --sources sources.toml --source demo")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                return
     from flows.ingest import ingest as ingest_flow
     from storage.queries import run_query
 
     try:
         db_path = str(Path(db or load_settings().db).resolve())
-        with serve_site() as base_url:
+        with serve_site(port=port) as base_url, tempfile.TemporaryDirectory() as folder:
             console.print(f"Serving the sample news site at [bold]{base_url}/[/]")
-            report = ingest_flow(feeds=[f"{base_url}/feed.xml"], db=db_path)
+            sources = Path(folder) / "sources.toml"
+            sources.write_text(demo_source_toml(base_url), encoding="utf-8")
+            report = ingest_flow(sources_file=str(sources), sources=["demo"], db=db_path)
         result = run_query(db_path, _SUMMARY_SQL)
     except NewsflowError as error:
         raise _fail(error) from error
     _print_table(result.columns, result.rows, title="articles")
     console.print(
         f"run {report.run_id}: {report.requested} URLs, {report.new} new, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.failed} failed"
+        f"{report.unchanged} unchanged, {report.not_modified} not modified, {report.failed} failed"
     )
     console.print(
         f'database: [bold]{db_path}[/]  (try: newsflow query "SELECT title, authors FROM articles" --db {db_path})'
@@ -101,17 +121,42 @@ def demo(db: DbOption = None) -> None:
 @app.command()
 def ingest(
     urls: Annotated[list[str] | None, typer.Argument(help="Article page URLs.", show_default=False)] = None,
-    feed: Annotated[list[str] | None, typer.Option("--feed", help="RSS/Atom feed URL (repeatable).")] = None,
+    feed: Annotated[list[str] | None, typer.Option("--feed", help="RSS/Atom/JSON feed URL (repeatable).")] = None,
+    sources_file: Annotated[
+        str | None,
+        typer.Option("--sources", help="sources.toml (default: $NEWSFLOW_SOURCES).", show_default=False),
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="A source in the file (repeatable; default: all).")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="Backfill: published on or after.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Backfill: published before.")
+    ] = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Fetch stored URLs again (conditionally).")] = False,
     db: DbOption = None,
 ) -> None:
-    """Fetch article URLs and feeds, extract the articles and store them."""
+    """Discover and fetch articles from sources, feeds and URLs; extract and store them."""
     from flows.ingest import ingest as ingest_flow
+    from flows.sources import load_sources, select_sources
 
-    if not urls and not feed:
-        errors.print("[bold red]error:[/] give at least one article URL or --feed URL")
-        raise typer.Exit(2)
     try:
-        report = ingest_flow(urls=list(urls or []), feeds=list(feed or []), db=db or load_settings().db)
+        settings = load_settings()
+        path = sources_file or settings.sources
+        if source and not path:
+            raise ConfigError("--source needs a sources file: give --sources or set NEWSFLOW_SOURCES")
+        if not urls and not feed and not path:
+            errors.print("[bold red]error:[/] give article URLs, --feed URLs or --sources (with --source names)")
+            raise typer.Exit(2)
+        if path:
+            select_sources(load_sources(path), [n for n in source or [] if n != "all"])  # a bad file stops here
+        report = ingest_flow(
+            urls=list(urls or []), feeds=list(feed or []), sources_file=path, sources=list(source or []),
+            since=since.date() if since else None, until=until.date() if until else None, refresh=refresh,
+            db=db or settings.db,
+        )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
     console.print_json(json.dumps(asdict(report)))

@@ -7,9 +7,11 @@ that links work on whatever port the server got.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -57,13 +59,35 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
             if file.name == "feed.xml"
             else _TYPES.get(file.suffix, "application/octet-stream")
         )
-        self.send_body(200, data, content_type)
+        self.send_versioned(data, content_type, file.stat().st_mtime)
+
+    def send_versioned(self, data: bytes, content_type: str, modified: float) -> None:
+        """200 with ETag and Last-Modified, or 304 when the request's validators match them."""
+        etag = f'"{hashlib.sha256(data).hexdigest()[:20]}"'
+        last_modified = formatdate(int(modified), usegmt=True)
+        version = {"ETag": etag, "Last-Modified": last_modified}
+        if_none_match = self.headers.get("If-None-Match")
+        if_modified_since = self.headers.get("If-Modified-Since")
+        if if_none_match is not None:
+            fresh = etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
+        elif if_modified_since is not None:
+            try:
+                fresh = parsedate_to_datetime(if_modified_since).timestamp() >= int(modified)
+            except (TypeError, ValueError):
+                fresh = False
+        else:
+            fresh = False
+        if fresh:
+            self.send_body(304, b"", content_type, version)
+        else:
+            self.send_body(200, data, content_type, version)
 
     def send_body(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
+            if status != 304:
+                self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
@@ -100,3 +124,18 @@ def demo_article_paths() -> list[str]:
     return sorted(
         "/" + str(p.parent.relative_to(SITE_ROOT)) + "/" for p in SITE_ROOT.rglob("index.html") if p.parent != SITE_ROOT
     )
+
+
+def demo_source_toml(base_url: str) -> str:
+    """The ``demo`` source for a demo site served at ``base_url`` (the same as in sources.toml)."""
+    return f"""
+[[sources]]
+name = "demo"
+feeds = ["{base_url}/feed.xml"]
+sitemaps = ["{base_url}/sitemap.xml"]
+start_urls = ["{base_url}/"]
+requests_per_second = 20
+concurrency = 4
+allowed_private_networks = ["127.0.0.0/8"]
+schedule = "*/30 * * * *"
+"""

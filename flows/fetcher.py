@@ -1,8 +1,16 @@
-"""Async HTTP fetching with httpx: timeouts, redirects, concurrency caps, retries, size cap.
+"""Polite, guarded async HTTP fetching with httpx.
 
 ``fetch_all`` is what tasks call: it fetches a batch of URLs through one
-client and returns, in input order, a ``FetchedPage`` or a ``Failure`` for
-each URL.  A URL's failure never affects the others.
+client and returns, in input order, a ``FetchedPage``, a ``NotModified`` (304
+to a conditional request) or a ``Failure`` for each URL, each with the
+``Attempt``s it took.  A URL's failure never affects the others.
+
+Per request: robots.txt (cached per host, ``Crawl-delay`` honoured), per-host
+pacing (``requests_per_second``) and concurrency, redirects followed one hop at
+a time (each hop checked again), the address guard of ``flows.netguard`` in
+the connection step, a streamed size cap that holds after decompression, a
+content-type check, and retries with exponential backoff and jitter on
+timeouts, connection errors, 429 and 5xx, honouring ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -10,16 +18,19 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import Coroutine, Sequence
+import time
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from extractors.errors import (
+    BlockedAddress,
+    BlockedByRobots,
     ConnectionFailed,
     FetchError,
     FetchTimeout,
@@ -31,10 +42,14 @@ from extractors.errors import (
     TooManyRedirects,
     TransientFetchError,
 )
-from extractors.records import Failure, FetchedPage
+from extractors.records import Attempt, Failure, FetchedPage, NotModified, Validators
+from flows.netguard import AddressBlocked, AddressPolicy, guarded_transport
+from flows.pacing import PACER
+from flows.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsRules, parse_robots
 from flows.settings import Settings
 
-Expect = Literal["html", "feed"]
+Expect = Literal["html", "feed", "any"]
+FetchResult = FetchedPage | NotModified | Failure
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _FEED_TYPES = {
@@ -42,13 +57,14 @@ _FEED_TYPES = {
     "application/feed+json", "application/json", "text/plain",
 }  # fmt: skip
 _MAX_RETRY_AFTER = 120.0
+_REDIRECTS = {301, 302, 303, 307, 308}
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class FetchPolicy:
-    """The fetch-related part of the settings, as an immutable value."""
+    """How to fetch for one source (or from the settings), as an immutable value."""
 
     user_agent: str
     timeout: float
@@ -58,6 +74,11 @@ class FetchPolicy:
     backoff: float
     max_redirects: int
     max_bytes: int
+    requests_per_second: float | None = None
+    """Most request starts per second to one host (None: no pacing beyond Crawl-delay)."""
+    respect_robots: bool = True
+    allowed_networks: tuple[str, ...] = ()
+    """CIDR networks that may be fetched although they are not public (the demo: 127.0.0.0/8)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FetchPolicy:
@@ -70,6 +91,8 @@ class FetchPolicy:
             backoff=settings.backoff,
             max_redirects=settings.max_redirects,
             max_bytes=settings.max_bytes,
+            respect_robots=settings.respect_robots,
+            allowed_networks=settings.allowed_networks(),
         )
 
 
@@ -89,16 +112,34 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _accepts(content_type: str, body_start: bytes, expect: Expect) -> bool:
+    if expect == "any":
+        return True
     if expect == "html":
         if content_type in _HTML_TYPES:
             return True
         # a missing type is common on small sites: trust the body if it looks like HTML
         return not content_type and body_start.lstrip()[:1] == b"<"
-    return content_type in _FEED_TYPES or content_type in _HTML_TYPES or not content_type
+    return content_type in _FEED_TYPES or content_type in _HTML_TYPES or not content_type or content_type.endswith(
+        ("+xml", "/gzip", "/x-gzip")
+    )
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    """One complete response of one attempt (after redirects)."""
+
+    url: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
 
 
 class Fetcher:
-    """One httpx client with a global and a per-host concurrency cap."""
+    """One httpx client per batch, with global and per-host caps, robots.txt, pacing and the address guard."""
 
     def __init__(self, policy: FetchPolicy, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.policy = policy
@@ -108,13 +149,13 @@ class Fetcher:
                 "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
             },
             timeout=httpx.Timeout(policy.timeout),
-            follow_redirects=True,
-            max_redirects=policy.max_redirects,
-            limits=httpx.Limits(max_connections=policy.concurrency, max_keepalive_connections=policy.concurrency),
-            transport=transport,
+            follow_redirects=False,  # hop by hop below, so robots.txt and pacing apply to every hop
+            transport=transport
+            or guarded_transport(AddressPolicy.allowing(policy.allowed_networks), policy.concurrency),
         )
         self._global = asyncio.Semaphore(policy.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self.robots = RobotsCache(self._load_robots)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -123,75 +164,136 @@ class Fetcher:
         await self._client.aclose()
 
     def _host_slot(self, url: str) -> asyncio.Semaphore:
-        host = urlsplit(url).netloc.lower()
+        host = _host(url)
         if host not in self._hosts:
             self._hosts[host] = asyncio.Semaphore(self.policy.per_host_concurrency)
         return self._hosts[host]
 
-    async def _attempt(self, url: str, expect: Expect) -> FetchedPage:
-        try:
-            async with self._client.stream("GET", url) as response:
-                status = response.status_code
-                if status == 429 or status >= 500:
-                    raise ServerError(url, f"HTTP {status}", status, _retry_after(response.headers.get("retry-after")))
-                if status >= 400:
-                    raise HTTPStatusError(url, f"HTTP {status}", status)
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self.policy.max_bytes:
-                    raise TooLarge(url, f"Content-Length {declared} exceeds {self.policy.max_bytes} bytes")
-                chunks: list[bytes] = []
-                size = 0
-                # aiter_bytes yields decoded (decompressed) bytes: the cap holds after decompression
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.policy.max_bytes:
-                        raise TooLarge(url, f"body exceeds {self.policy.max_bytes} bytes")
-                    chunks.append(chunk)
-                body = b"".join(chunks)
-                content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-                if not _accepts(content_type, body[:64], expect):
-                    raise NotHTML(url, f"unexpected content type {content_type or 'none'!r} for {expect}")
-                return FetchedPage(
-                    url=url,
-                    final_url=str(response.url),
-                    status=status,
-                    headers=tuple((k.lower(), v) for k, v in response.headers.items()),
-                    body=body,
-                    fetched_at=datetime.now(UTC),
-                )
-        except httpx.TimeoutException as exc:
-            raise FetchTimeout(url, f"timed out after {self.policy.timeout:g}s ({type(exc).__name__})") from exc
-        except httpx.TooManyRedirects as exc:
-            raise TooManyRedirects(url, f"more than {self.policy.max_redirects} redirects") from exc
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise InvalidURL(url, str(exc)) from exc
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(url, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+    async def _pace(self, url: str, rules: RobotsRules | None) -> None:
+        interval = 1.0 / self.policy.requests_per_second if self.policy.requests_per_second else 0.0
+        if rules is not None:
+            interval = max(interval, rules.crawl_delay(self.policy.user_agent))
+        await PACER.wait(_host(url), interval)
 
-    async def fetch(self, url: str, expect: Expect = "html") -> FetchedPage:
+    async def _load_robots(self, url: str) -> RobotsRules:
+        try:
+            response = await self._get(url, {}, ROBOTS_MAX_BYTES, rules=None)
+        except BlockedAddress:
+            raise
+        except FetchError as error:
+            if isinstance(error, HTTPStatusError | ServerError):
+                return parse_robots(error.status, b"")
+            if isinstance(error, TooLarge):
+                return RobotsRules(None)  # an absurd robots.txt is ignored rather than obeyed
+            return parse_robots(None, b"", f"robots.txt unreachable: {error.reason}")
+        return parse_robots(response.status, response.body)
+
+    async def _get(
+        self, url: str, headers: Mapping[str, str], max_bytes: int, rules: RobotsRules | None
+    ) -> _Response:
+        """One GET with redirects followed hop by hop; raises a FetchError for anything but 2xx/304."""
+        seen = {url}
+        current = url
+        for _hop in range(self.policy.max_redirects + 1):
+            if urlsplit(current).scheme not in ("http", "https"):
+                raise InvalidURL(url, f"redirect to a non-http(s) URL: {current}")
+            if rules is not None and self.policy.respect_robots and current != url:
+                hop_rules = await self.robots.for_url(current)
+                if not hop_rules.allows(current, self.policy.user_agent):
+                    raise BlockedByRobots(url, f"robots.txt disallows the redirect target {current}")
+            await self._pace(current, rules)
+            try:
+                async with self._client.stream("GET", current, headers=dict(headers)) as response:
+                    status = response.status_code
+                    location = response.headers.get("location")
+                    if status in _REDIRECTS and location:
+                        current = urljoin(current, location)
+                        if current in seen:
+                            raise TooManyRedirects(url, f"redirect loop at {current}")
+                        seen.add(current)
+                        continue
+                    if status == 429 or status >= 500:
+                        retry = _retry_after(response.headers.get("retry-after"))
+                        raise ServerError(url, f"HTTP {status}", status, retry)
+                    if status >= 400:
+                        raise HTTPStatusError(url, f"HTTP {status}", status)
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > max_bytes:
+                        raise TooLarge(url, f"Content-Length {declared} exceeds {max_bytes} bytes")
+                    chunks: list[bytes] = []
+                    size = 0
+                    # aiter_bytes yields decoded (decompressed) bytes: the cap holds after decompression
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise TooLarge(url, f"body exceeds {max_bytes} bytes")
+                        chunks.append(chunk)
+                    return _Response(
+                        str(response.url), status, tuple((k.lower(), v) for k, v in response.headers.items()),
+                        b"".join(chunks),
+                    )  # fmt: skip
+            except httpx.TimeoutException as exc:
+                raise FetchTimeout(url, f"timed out after {self.policy.timeout:g}s ({type(exc).__name__})") from exc
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise InvalidURL(url, str(exc)) from exc
+            except httpx.TransportError as exc:
+                if isinstance(exc.__cause__, AddressBlocked):
+                    raise BlockedAddress(url, str(exc.__cause__)) from exc
+                raise ConnectionFailed(url, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+        raise TooManyRedirects(url, f"more than {self.policy.max_redirects} redirects")
+
+    async def _attempt(self, url: str, expect: Expect, validators: Validators | None) -> FetchedPage | NotModified:
+        rules = await self.robots.for_url(url) if self.policy.respect_robots else None
+        if rules is not None and not rules.allows(url, self.policy.user_agent):
+            raise BlockedByRobots(url, rules.unreachable or "robots.txt disallows this URL for our user agent")
+        headers = validators.request_headers() if validators else {}
+        response = await self._get(url, headers, self.policy.max_bytes, rules)
+        now = datetime.now(UTC)
+        if response.status == 304:
+            return NotModified(url, response.url, response.headers, now)
+        content_type = dict(response.headers).get("content-type", "").split(";", 1)[0].strip().lower()
+        if not _accepts(content_type, response.body[:64], expect):
+            raise NotHTML(url, f"unexpected content type {content_type or 'none'!r} for {expect}")
+        return FetchedPage(url, response.url, response.status, response.headers, response.body, now)
+
+    async def fetch(self, url: str, expect: Expect = "html", validators: Validators | None = None) -> FetchResult:
         """Fetch one URL, retrying transient failures with exponential backoff and jitter."""
+        attempts: list[Attempt] = []
         async with self._global, self._host_slot(url):
-            for attempt in range(self.policy.retries + 1):
+            for number in range(1, self.policy.retries + 2):
+                started, at = time.monotonic(), datetime.now(UTC)
                 try:
-                    return await self._attempt(url, expect)
-                except TransientFetchError as error:
-                    if attempt >= self.policy.retries:
-                        raise
-                    delay = self.policy.backoff * (2**attempt) + random.uniform(0, self.policy.backoff)
+                    result = await self._attempt(url, expect, validators)
+                except FetchError as error:
+                    elapsed = int((time.monotonic() - started) * 1000)
+                    status = getattr(error, "status", None)
+                    attempts.append(Attempt(url, number, at, status, None, elapsed, error.outcome, error.reason))
+                    if not isinstance(error, TransientFetchError) or number > self.policy.retries:
+                        return Failure.from_error("fetch", error, tuple(attempts))
+                    delay = self.policy.backoff * (2 ** (number - 1)) + random.uniform(0, self.policy.backoff)
                     hint = getattr(error, "retry_after", None)
                     if hint is not None:
                         delay = max(delay, min(hint, _MAX_RETRY_AFTER))
                     await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # the loop returns or raises
+                    continue
+                elapsed = int((time.monotonic() - started) * 1000)
+                if isinstance(result, NotModified):
+                    attempts.append(Attempt(url, number, at, 304, 0, elapsed, "not_modified", None, result.final_url))
+                    return NotModified(result.url, result.final_url, result.headers, result.fetched_at, tuple(attempts))
+                attempts.append(
+                    Attempt(url, number, at, result.status, len(result.body), elapsed, "ok", None, result.final_url)
+                )
+                return FetchedPage(
+                    result.url, result.final_url, result.status, result.headers, result.body, result.fetched_at,
+                    tuple(attempts),
+                )  # fmt: skip
+        raise AssertionError("unreachable")  # the loop returns on every path
 
-    async def fetch_many(self, urls: Sequence[str], expect: Expect = "html") -> list[FetchedPage | Failure]:
-        async def one(url: str) -> FetchedPage | Failure:
-            try:
-                return await self.fetch(url, expect)
-            except FetchError as error:
-                return Failure.from_error("fetch", error)
-
-        return list(await asyncio.gather(*(one(u) for u in urls)))
+    async def fetch_many(
+        self, urls: Sequence[str], expect: Expect = "html", validators: Mapping[str, Validators] | None = None
+    ) -> list[FetchResult]:
+        validators = validators or {}
+        return list(await asyncio.gather(*(self.fetch(u, expect, validators.get(u)) for u in urls)))
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -216,11 +318,16 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
-def fetch_all(urls: Sequence[str], policy: FetchPolicy, expect: Expect = "html") -> list[FetchedPage | Failure]:
+def fetch_all(
+    urls: Sequence[str],
+    policy: FetchPolicy,
+    expect: Expect = "html",
+    validators: Mapping[str, Validators] | None = None,
+) -> list[FetchResult]:
     """Fetch a batch of URLs with one client; results in input order."""
 
-    async def main() -> list[FetchedPage | Failure]:
+    async def main() -> list[FetchResult]:
         async with Fetcher(policy) as fetcher:
-            return await fetcher.fetch_many(urls, expect)
+            return await fetcher.fetch_many(urls, expect, validators)
 
     return run_sync(main())

@@ -10,19 +10,17 @@ stops the others.
 from __future__ import annotations
 
 import sys
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from extractors import ExtractOptions, extract_article
 from extractors.article import fetched_page_from_file
-from extractors.errors import InvalidURL, NewsflowError, TooLarge, UnreadableFile
+from extractors.errors import FeedError, InvalidURL, NewsflowError, TooLarge, UnreadableFile
 from extractors.records import Article, Failure, FetchedPage
 from extractors.urls import is_http_url
 from flows.fetcher import FetchPolicy, fetch_all
-
-_GZIP_MAGIC = b"\x1f\x8b"
+from flows.payloads import GZIP_MAGIC, gunzip_capped
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +47,11 @@ def read_page_file(source: str, url: str, max_bytes: int) -> FetchedPage:
         data = sys.stdin.buffer.read(max_bytes + 1) if source == "-" else _read_capped(Path(source), max_bytes)
     except OSError as error:
         raise UnreadableFile(url, f"cannot read {source}: {error.strerror or error}") from error
-    if data.startswith(_GZIP_MAGIC):
-        data = _gunzip_capped(data, url, max_bytes)
+    if data.startswith(GZIP_MAGIC):
+        try:
+            data = gunzip_capped(data, url, max_bytes)
+        except FeedError as error:
+            raise UnreadableFile(url, error.reason) from error
     if len(data) > max_bytes:
         raise TooLarge(url, f"{source} is over the {max_bytes}-byte page limit")
     return fetched_page_from_file(data, url)
@@ -59,18 +60,6 @@ def read_page_file(source: str, url: str, max_bytes: int) -> FetchedPage:
 def _read_capped(path: Path, max_bytes: int) -> bytes:
     with path.open("rb") as handle:
         return handle.read(max_bytes + 1)
-
-
-def _gunzip_capped(data: bytes, url: str, max_bytes: int) -> bytes:
-    # read at most one byte over the cap, so a small file that inflates to gigabytes costs nothing
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = decompressor.decompress(data, max_bytes + 1)
-    except zlib.error as error:
-        raise UnreadableFile(url, f"not valid gzip: {error}") from error
-    if len(out) > max_bytes:
-        raise TooLarge(url, f"decompressed page is over the {max_bytes}-byte limit")
-    return out
 
 
 def _file_url(source: str) -> str:
@@ -96,10 +85,11 @@ def extract_inputs(
     outcomes: dict[int, PageOutcome] = {}
     remote = [(i, s) for i, s in enumerate(sources) if is_http_url(s)]
     for (index, source), result in zip(remote, fetch_all([s for _, s in remote], policy), strict=True):
-        if isinstance(result, Failure):
-            outcomes[index] = PageOutcome(source, failure=result)
-        else:
+        # no validators are sent, so no 304 can come back: every result is a page or a failure
+        if isinstance(result, FetchedPage):
             outcomes[index] = _extract(source, result, options)
+        elif isinstance(result, Failure):
+            outcomes[index] = PageOutcome(source, failure=result)
     for index, source in enumerate(sources):
         if index in outcomes:
             continue

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError
+import ipaddress
+
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from extractors.errors import ConfigError
@@ -26,6 +28,21 @@ class Settings(BaseSettings):
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest response body accepted, in bytes.")
     batch_size: int = Field(200, ge=1, le=2000, description="URLs per Prefect batch task.")
     timezone: str = Field("UTC", description="IANA zone for page timestamps written without one.")
+    respect_robots: bool = Field(True, description="Obey robots.txt (rules and Crawl-delay).")
+    allowed_private_networks: str = Field(
+        "", description="Comma-separated CIDR networks that may be fetched although not public (e.g. 127.0.0.0/8)."
+    )
+    sources: str | None = Field(None, description="Path of the sources.toml file.")
+
+    @field_validator("allowed_private_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad network
+        return value
+
+    def allowed_networks(self) -> tuple[str, ...]:
+        return tuple(filter(None, (part.strip() for part in self.allowed_private_networks.split(","))))
 
 
 def load_settings() -> Settings:

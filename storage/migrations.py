@@ -102,6 +102,47 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        2,
+        "fetches per attempt, http_validators, not_modified counts",
+        (
+            """
+            CREATE TABLE fetches_v2 (
+                run_id      VARCHAR NOT NULL,
+                url         VARCHAR NOT NULL,
+                attempt     INTEGER NOT NULL,
+                final_url   VARCHAR,
+                url_key     VARCHAR,
+                fetched_at  TIMESTAMPTZ NOT NULL,
+                status      INTEGER,
+                outcome     VARCHAR NOT NULL,
+                stage       VARCHAR,
+                bytes       INTEGER,
+                elapsed_ms  INTEGER,
+                error       VARCHAR,
+                source      VARCHAR,
+                PRIMARY KEY (run_id, url, attempt)
+            )
+            """,
+            """
+            INSERT INTO fetches_v2
+            SELECT run_id, url, 1, final_url, url_key, fetched_at, status, outcome, stage, bytes, NULL, error, NULL
+            FROM fetches
+            """,
+            "DROP TABLE fetches",
+            "ALTER TABLE fetches_v2 RENAME TO fetches",
+            """
+            CREATE TABLE http_validators (
+                url           VARCHAR PRIMARY KEY,
+                etag          VARCHAR,
+                last_modified VARCHAR,
+                updated_at    TIMESTAMPTZ NOT NULL
+            )
+            """,
+            "ALTER TABLE runs ADD COLUMN not_modified INTEGER DEFAULT 0",
+            "ALTER TABLE runs ADD COLUMN skipped INTEGER DEFAULT 0",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

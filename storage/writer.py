@@ -1,10 +1,11 @@
 """Batched, idempotent writes: pages, articles, fetch log and run rows.
 
 Every write is keyed: articles on ``url_key`` (the folded canonical URL),
-pages on (article key or final URL, HTML hash), fetch log rows on (run, URL), runs on the
-run id.  Re-running a batch or a whole flow therefore adds nothing twice,
-and an article row is rewritten only when its content hash (or the
-extractor version) changed.
+pages on (article key or final URL, HTML hash), fetch log rows on (run, URL,
+attempt), HTTP validators on the requested URL, runs on the run id.
+Re-running a batch or a whole flow therefore adds nothing twice, and an
+article row is rewritten only when its content hash (or the extractor
+version) changed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from extractors.records import Article, Failure, FetchedPage
+from extractors.records import Article, Attempt, Failure, FetchedPage, NotModified
 from storage.connection import write_connection
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -42,6 +43,7 @@ class BatchCounts:
     unchanged: int = 0
     failed: int = 0
     pages: int = 0
+    not_modified: int = 0
 
 
 def page_sha256(page: FetchedPage) -> str:
@@ -137,12 +139,111 @@ def _latest_per_key(items: Sequence[Extracted]) -> list[Extracted]:
     return list(latest.values())
 
 
+_FETCH_COLUMNS = (
+    "run_id, url, attempt, final_url, url_key, fetched_at, status, outcome, stage, bytes, elapsed_ms, error, source"
+)
+FetchRow = tuple[str, str, int, str | None, str | None, datetime, int | None, str, str, int | None, int | None,
+                 str | None, str | None]  # fmt: skip
+
+
+def _attempt_rows(
+    run_id: str, source: str | None, stage: str, attempts: Sequence[Attempt], final: tuple[str, str | None] | None,
+    url_key: str | None = None,
+) -> list[FetchRow]:
+    """One row per attempt; ``final`` (outcome, error) replaces what the last attempt recorded."""
+    rows: list[FetchRow] = []
+    for index, a in enumerate(attempts):
+        outcome, error = (a.outcome, a.error) if final is None or index < len(attempts) - 1 else final
+        rows.append((run_id, a.url, a.attempt, a.final_url, url_key, a.at, a.status, outcome, stage, a.bytes,
+                     a.elapsed_ms, error, source))  # fmt: skip
+    return rows
+
+
+def fetch_rows(
+    run_id: str,
+    source: str | None,
+    pages: Sequence[FetchedPage],
+    extracted: Sequence[Extracted],
+    failures: Sequence[Failure],
+    not_modified: Sequence[NotModified] = (),
+    verdict: dict[str, str] | None = None,
+    stage: str = "store",
+) -> list[FetchRow]:
+    """The ``fetches`` rows of a batch: every attempt, the last one with the URL's final outcome."""
+    verdict = verdict or {}
+    article_of = {i.page.url: i.article for i in extracted}
+    failure_of = {f.url: f for f in failures}
+    rows: list[FetchRow] = []
+    for page in pages:
+        article = article_of.get(page.url)
+        failure = failure_of.get(page.url)
+        if article is not None:
+            final: tuple[str, str | None] = (verdict.get(article.url_key, "unchanged"), None)
+        elif failure is not None:
+            final = (failure.outcome, failure.reason)
+        else:
+            final = ("fetched", None)
+        attempts = page.attempts or (
+            Attempt(page.url, 1, page.fetched_at, page.status, len(page.body), 0, "ok", None, page.final_url),
+        )
+        rows += _attempt_rows(run_id, source, stage, attempts, final, article.url_key if article else None)
+    fetched = {page.url for page in pages}
+    for failure in failures:
+        if failure.url in fetched:
+            continue  # fetched fine, failed later: recorded with the page above
+        attempts = failure.attempts or (
+            Attempt(failure.url, 1, failure.at, failure.status, None, 0, failure.outcome, failure.reason),
+        )
+        rows += _attempt_rows(run_id, source, failure.stage, attempts, None)
+    for item in not_modified:
+        rows += _attempt_rows(run_id, source, stage, item.attempts, None)
+    return rows
+
+
+def _write_fetch_rows(con: duckdb.DuckDBPyConnection, rows: Sequence[FetchRow]) -> None:
+    if not rows:
+        return
+    # a URL asked for twice in one batch (two feeds listing it) keeps one row per attempt
+    unique = list({(r[0], r[1], r[2]): r for r in rows}.values())
+    con.executemany(
+        f"""
+        INSERT INTO fetches ({_FETCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_id, url, attempt) DO UPDATE SET
+            final_url = excluded.final_url, url_key = excluded.url_key, fetched_at = excluded.fetched_at,
+            status = excluded.status, outcome = excluded.outcome, stage = excluded.stage, bytes = excluded.bytes,
+            elapsed_ms = excluded.elapsed_ms, error = excluded.error, source = excluded.source
+        """,
+        unique,
+    )
+
+
+def _write_validators(
+    con: duckdb.DuckDBPyConnection, responses: Sequence[FetchedPage | NotModified], now: datetime
+) -> None:
+    rows = {}
+    for response in responses:
+        validators = response.validators
+        if validators.etag or validators.last_modified:
+            rows[response.url] = (response.url, validators.etag, validators.last_modified, now)
+    if rows:
+        con.executemany(
+            """
+            INSERT INTO http_validators VALUES (?, ?, ?, ?)
+            ON CONFLICT (url) DO UPDATE SET
+                etag = excluded.etag, last_modified = excluded.last_modified, updated_at = excluded.updated_at
+            """,
+            list(rows.values()),
+        )
+
+
 def store_batch(
     db_path: str | Path,
     run_id: str,
     pages: Sequence[FetchedPage],
     extracted: Sequence[Extracted],
     failures: Sequence[Failure],
+    not_modified: Sequence[NotModified] = (),
+    source: str | None = None,
 ) -> BatchCounts:
     """Write one batch in one transaction; returns what happened to the articles."""
     now = datetime.now(UTC)
@@ -171,25 +272,10 @@ def store_batch(
                 f"INSERT INTO articles SELECT * FROM staged_articles ON CONFLICT (url_key) DO UPDATE SET {assignments}"
             )
             con.unregister("staged_articles")
-        outcome_rows = [
-            (run_id, i.page.url, i.page.final_url, i.article.url_key, i.page.fetched_at, i.page.status,
-             verdict.get(i.article.url_key, "unchanged"), "store", len(i.page.body), None)
-            for i in extracted
-        ] + [
-            (run_id, f.url, None, None, f.at, f.status, f.outcome, f.stage, None, f.reason)
-            for f in failures
-        ]  # fmt: skip
-        if outcome_rows:
-            con.executemany(
-                """
-                INSERT INTO fetches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (run_id, url) DO UPDATE SET
-                    final_url = excluded.final_url, url_key = excluded.url_key, fetched_at = excluded.fetched_at,
-                    status = excluded.status, outcome = excluded.outcome, stage = excluded.stage,
-                    bytes = excluded.bytes, error = excluded.error
-                """,
-                outcome_rows,
-            )
+        _write_fetch_rows(con, fetch_rows(run_id, source, pages, extracted, failures, not_modified, verdict))
+        # validators only for pages whose article is stored: a page that failed extraction is asked for in full again
+        stored = {i.page.url for i in extracted}
+        _write_validators(con, [p for p in pages if p.url in stored] + list(not_modified), now)
     counts = [verdict[i.article.url_key] for i in items]
     return BatchCounts(
         new=counts.count("new"),
@@ -197,7 +283,31 @@ def store_batch(
         unchanged=counts.count("unchanged"),
         failed=len(failures),
         pages=len(pages),
+        not_modified=len(not_modified),
     )
+
+
+def store_discovery(
+    db_path: str | Path,
+    run_id: str,
+    source: str | None,
+    documents: Sequence[FetchedPage | NotModified],
+    failures: Sequence[Failure],
+    remember_versions: bool,
+) -> None:
+    """Log the feeds, sitemaps and start pages a run fetched; keep their validators if asked.
+
+    A source whose articles all landed remembers its documents' versions, so the next run asks
+    conditionally; after a transient failure it does not, so the next run sees the same entries again.
+    """
+    now = datetime.now(UTC)
+    pages = [d for d in documents if isinstance(d, FetchedPage)]
+    unchanged = [d for d in documents if isinstance(d, NotModified)]
+    rows = fetch_rows(run_id, source, pages, [], failures, unchanged, stage="discover")
+    with write_connection(db_path) as con:
+        _write_fetch_rows(con, rows)
+        if remember_versions:
+            _write_validators(con, documents, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +326,8 @@ class RunRecord:
     failed: int = 0
     failures: str = "{}"
     error: str | None = None
+    not_modified: int = 0
+    skipped: int = 0
 
 
 def record_run(db_path: str | Path, run: RunRecord) -> None:
@@ -223,15 +335,18 @@ def record_run(db_path: str | Path, run: RunRecord) -> None:
     with write_connection(db_path) as con:
         con.execute(
             """
-            INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO runs (run_id, flow, started_at, finished_at, status, requested, fetched, new, updated,
+                              unchanged, failed, failures, parameters, error, not_modified, skipped)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (run_id) DO UPDATE SET
                 finished_at = excluded.finished_at, status = excluded.status, requested = excluded.requested,
                 fetched = excluded.fetched, new = excluded.new, updated = excluded.updated,
                 unchanged = excluded.unchanged, failed = excluded.failed, failures = excluded.failures,
-                error = excluded.error
+                error = excluded.error, not_modified = excluded.not_modified, skipped = excluded.skipped
             """,
             [
                 run.run_id, run.flow, run.started_at, run.finished_at, run.status, run.requested, run.fetched,
                 run.new, run.updated, run.unchanged, run.failed, run.failures, run.parameters, run.error,
+                run.not_modified, run.skipped,
             ],
         )  # fmt: skip

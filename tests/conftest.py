@@ -19,8 +19,32 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.pop("PREFECT_API_URL", None)
+# the test servers live on 127.0.0.1, which the fetcher refuses unless a setting or source allows it
+os.environ["NEWSFLOW_ALLOWED_PRIVATE_NETWORKS"] = "127.0.0.0/8"
 
+import httpcore  # noqa: E402
+
+from flows import netguard  # noqa: E402
 from flows.demo_server import DemoSiteHandler, serve_site  # noqa: E402
+
+
+class LoopbackOnlyBackend(httpcore.AnyIOBackend):
+    """The connect step of every test: anything but 127.0.0.0/8 fails the test loudly.
+
+    The address guard should refuse such connections before this point; if it is ever broken,
+    the test fails here instead of sending a packet to a private, link-local or public address.
+    """
+
+    attempted: ClassVar[list[str]] = []
+
+    async def connect_tcp(self, host: str, port: int, *args: object, **kwargs: object) -> httpcore.AsyncNetworkStream:
+        if not host.startswith("127."):
+            type(self).attempted.append(host)
+            raise AssertionError(f"a test tried to connect to {host}:{port}, outside 127.0.0.0/8")
+        return await super().connect_tcp(host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+
+netguard.make_inner_backend = LoopbackOnlyBackend
 
 
 class FaultySiteHandler(DemoSiteHandler):

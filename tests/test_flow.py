@@ -28,12 +28,18 @@ def test_demo_feed_lands_every_article_and_a_rerun_adds_nothing(site: str, db_pa
     ).rows
     assert row == ((klaten["title"], klaten["authors"], klaten["section"], klaten["tags"], klaten["published_at"], 2),)
 
+    # the rerun asks for the feed conditionally: 304, nothing new to fetch
     again = ingest(feeds=[f"{site}/feed.xml"], db=db_path)
-    assert (again.new, again.updated, again.unchanged) == (0, 0, articles)
+    assert (again.requested, again.new, again.updated, again.failed) == (0, 0, 0, 0)
+    feed_rows = run_query(db_path, f"SELECT outcome FROM fetches WHERE url = '{site}/feed.xml' ORDER BY fetched_at")
+    assert [r[0] for r in feed_rows.rows] == ["fetched", "not_modified"]
+    # a refresh asks for every stored article conditionally: 304s, no extraction, no new rows
+    refreshed = ingest(urls=[f"{site}{path}" for path in demo_article_paths()], refresh=True, db=db_path)
+    assert (refreshed.not_modified, refreshed.new, refreshed.fetched) == (articles, 0, 0)
     assert run_query(db_path, "SELECT count(*) FROM articles").rows == ((articles,),)
     assert run_query(db_path, "SELECT count(*) FROM pages").rows == ((articles,),)
-    runs = run_query(db_path, "SELECT status, new, unchanged FROM runs ORDER BY started_at").rows
-    assert runs == (("completed", articles, 0), ("completed", 0, articles))
+    runs = run_query(db_path, "SELECT status, new, not_modified FROM runs ORDER BY started_at").rows
+    assert runs == (("completed", articles, 0), ("completed", 0, 0), ("completed", 0, articles))
 
 
 def test_failing_urls_are_recorded_and_the_rest_land(site: str, db_path: str) -> None:
@@ -50,11 +56,12 @@ def test_failing_urls_are_recorded_and_the_rest_land(site: str, db_path: str) ->
     report = ingest(urls=urls, db=db_path)
     assert report.new == 1
     assert report.failures == {"http_error": 2, "timeout": 1, "not_html": 1, "no_content": 1, "invalid_url": 1}
-    outcomes = dict(run_query(db_path, "SELECT url, outcome FROM fetches").rows)
+    last = "QUALIFY row_number() OVER (PARTITION BY url ORDER BY attempt DESC) = 1"
+    outcomes = dict(run_query(db_path, f"SELECT url, outcome FROM fetches {last}").rows)
     assert outcomes[f"{site}/fault/500"] == "http_error"
     assert outcomes[f"{site}/fault/slow"] == "timeout"
     assert outcomes[good] == "new"
-    errors = dict(run_query(db_path, "SELECT url, error FROM fetches WHERE error IS NOT NULL").rows)
+    errors = dict(run_query(db_path, f"SELECT url, error FROM fetches WHERE error IS NOT NULL {last}").rows)
     assert errors[f"{site}/fault/500"] == "HTTP 500"
     assert "timed out" in str(errors[f"{site}/fault/slow"])
     run = run_query(db_path, "SELECT status, failed, failures FROM runs").rows[0]

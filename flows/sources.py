@@ -1,0 +1,181 @@
+"""The sources file (``sources.toml``): which sites to crawl and how politely.
+
+One ``[[sources]]`` table per site.  The file is validated with pydantic when
+it is loaded; a bad file stops with a ``ConfigError`` that names the file, the
+source and the field.  See ``sources.toml`` at the top of the repository for
+every field with an example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import tomllib
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from extractors import ExtractOptions
+from extractors.errors import ConfigError
+from extractors.urls import is_http_url
+from flows.fetcher import FetchPolicy
+
+
+class Source(BaseModel):
+    """One site to crawl: where to discover its articles, and how fast and where it may be fetched."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Short id, used by --source and deployments.")
+    feeds: list[str] = Field(default_factory=list, description="RSS, Atom or JSON Feed URLs.")
+    sitemaps: list[str] = Field(default_factory=list, description="Sitemaps, sitemap indexes, .xml.gz, news sitemaps.")
+    start_urls: list[str] = Field(default_factory=list, description="Home or section pages to harvest links from.")
+    include: list[str] = Field(default_factory=list, description="Regexes; an article URL must match one (if any).")
+    exclude: list[str] = Field(default_factory=list, description="Regexes; an article URL matching one is skipped.")
+    max_articles_per_run: int = Field(200, ge=1, le=100_000)
+    requests_per_second: float = Field(1.0, gt=0, le=100, description="Most request starts per second per host.")
+    concurrency: int = Field(2, ge=1, le=32, description="Requests in flight at once per host.")
+    timezone: str = Field("UTC", description="IANA zone for dates the site writes without one.")
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}$", description="Language hint (ISO 639-1).")
+    user_agent: str | None = Field(None, min_length=1)
+    respect_robots: bool = True
+    allowed_private_networks: list[str] = Field(
+        default_factory=list, description="CIDR networks allowed although not public; the demo lists 127.0.0.0/8."
+    )
+    schedule: str | None = Field(None, description="Cron expression for the scheduled deployment.")
+    robots_sitemaps: bool = Field(True, description="With no sitemaps listed, read robots.txt's Sitemap: lines.")
+
+    @field_validator("feeds", "sitemaps", "start_urls")
+    @classmethod
+    def _http_urls(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not is_http_url(value):
+                raise ValueError(f"not an absolute http(s) URL: {value!r}")
+        return values
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression {value!r}: {exc}") from exc
+        return values
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("allowed_private_networks")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a CIDR network: {value!r}") from exc
+        return values
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # the deployment's own schedule type decides what a valid cron string is
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=value)
+        except ValidationError as exc:
+            raise ValueError(f"not a valid cron expression: {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _somewhere_to_start(self) -> Source:
+        if not (self.feeds or self.sitemaps or self.start_urls):
+            raise ValueError("give at least one of feeds, sitemaps or start_urls")
+        return self
+
+    def fetch_policy(self, base: FetchPolicy) -> FetchPolicy:
+        """The run's fetch policy with this source's politeness and network allowances."""
+        return dataclasses.replace(
+            base,
+            user_agent=self.user_agent or base.user_agent,
+            requests_per_second=self.requests_per_second,
+            per_host_concurrency=self.concurrency,
+            respect_robots=self.respect_robots,
+            allowed_networks=tuple(self.allowed_private_networks),
+        )
+
+    def extract_options(self) -> ExtractOptions:
+        return ExtractOptions(timezone=self.timezone, language=self.language)
+
+    def wants(self, url: str) -> bool:
+        """Whether an article URL passes the include/exclude patterns."""
+        if self.include and not any(re.search(p, url) for p in self.include):
+            return False
+        return not any(re.search(p, url) for p in self.exclude)
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: list[Source] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SourcesFile:
+        names = [s.name for s in self.sources]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+def _describe(path: Path, data: dict[str, object], error: dict[str, object]) -> str:
+    location = [str(part) for part in error.get("loc", ())]  # type: ignore[attr-defined]
+    message = str(error.get("msg", "invalid"))
+    if len(location) >= 2 and location[0] == "sources" and location[1].isdigit():
+        index = int(location[1])
+        entries = data.get("sources")
+        name = None
+        if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+            name = entries[index].get("name")
+        who = f"source {name!r}" if isinstance(name, str) else f"source #{index + 1}"
+        field = ".".join(location[2:]) or "(the table)"
+        return f"{path}: {who}, field {field}: {message}"
+    return f"{path}: {'.'.join(location) or 'file'}: {message}"
+
+
+def load_sources(path: str | Path) -> tuple[Source, ...]:
+    """Every source in the file, validated; raises ConfigError naming file, source and field."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the sources file: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return tuple(SourcesFile.model_validate(data).sources)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(path, data, dict(e)) for e in exc.errors())
+        raise ConfigError(problems) from exc
+
+
+def select_sources(sources: tuple[Source, ...], names: list[str] | None) -> tuple[Source, ...]:
+    """The named sources (all when no names), in file order; an unknown name is a ConfigError."""
+    if not names:
+        return sources
+    known = {s.name for s in sources}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown source(s) {', '.join(unknown)}; the file has {', '.join(sorted(known))}")
+    return tuple(s for s in sources if s.name in names)
