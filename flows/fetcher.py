@@ -239,7 +239,8 @@ class Fetcher:
             except httpx.TransportError as exc:
                 if isinstance(exc.__cause__, AddressBlocked):
                     raise BlockedAddress(url, str(exc.__cause__)) from exc
-                raise ConnectionFailed(url, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+                detail = str(exc) or "the connection was closed or reset by the server"
+                raise ConnectionFailed(url, f"{type(exc).__name__}: {detail}") from exc
         raise TooManyRedirects(url, f"more than {self.policy.max_redirects} redirects")
 
     async def _attempt(self, url: str, expect: Expect, validators: Validators | None) -> FetchedPage | NotModified:

@@ -231,8 +231,12 @@ def ingest(
     fetched = 0
     if failures:
         store_batch_task(db_path, run_id, [], [], failures, [], None)
+    handled: set[str] = set()
     for item in work:
         source_failures: list[Failure] = []
+        # a URL that two sources (or a source and the URL list) name is fetched once per run
+        item = dataclasses.replace(item, urls=[u for u in item.urls if u not in handled])
+        handled.update(item.urls)
         logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)",
                     item.name or "urls", len(item.urls), item.skipped)  # fmt: skip
         for batch in _batches(item.urls, settings.batch_size):

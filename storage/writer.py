@@ -153,8 +153,11 @@ def _attempt_rows(
     """One row per attempt; ``final`` (outcome, error) replaces what the last attempt recorded."""
     rows: list[FetchRow] = []
     for index, a in enumerate(attempts):
-        outcome, error = (a.outcome, a.error) if final is None or index < len(attempts) - 1 else final
-        rows.append((run_id, a.url, a.attempt, a.final_url, url_key, a.at, a.status, outcome, stage, a.bytes,
+        last = index == len(attempts) - 1
+        outcome, error = final if final is not None and last else (a.outcome, a.error)
+        # a failed try before the one that worked belongs to the fetch stage
+        row_stage = stage if last or stage == "discover" else "fetch"
+        rows.append((run_id, a.url, a.attempt, a.final_url, url_key, a.at, a.status, outcome, row_stage, a.bytes,
                      a.elapsed_ms, error, source))  # fmt: skip
     return rows
 

@@ -1,0 +1,84 @@
+"""Polite, incremental crawling of a source, end to end through the CLI and the flow."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.demo_server import DemoSiteHandler, demo_article_paths, demo_source_toml, serve_site
+from flows.ingest import ingest
+from storage.queries import run_query
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+runner = CliRunner()
+
+
+class LoggingHandler(DemoSiteHandler):
+    """The demo site with an access log of its own."""
+
+    log: ClassVar[list[float]] = []
+
+    def route(self, path: str) -> bool:
+        type(self).log.append(time.monotonic())
+        return False
+
+
+@pytest.fixture
+def logged_site() -> Iterator[str]:
+    LoggingHandler.log.clear()
+    with serve_site(LoggingHandler) as base_url:
+        yield base_url
+
+
+def test_requests_per_second_is_never_exceeded(logged_site: str, tmp_path: Path) -> None:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        demo_source_toml(logged_site).replace("requests_per_second = 20", "requests_per_second = 2"), encoding="utf-8"
+    )
+    report = ingest(sources_file=str(sources), sources=["demo"], db=str(tmp_path / "rate.duckdb"))
+    assert report.new == len(demo_article_paths()) and report.failed == 0
+    times = sorted(LoggingHandler.log)
+    assert len(times) >= 10  # robots.txt, home page, feed, sitemap and six articles
+    # no window of one second ever holds more than two requests
+    assert all(sum(1 for t in times if start <= t < start + 1.0) <= 2 for start in times)
+
+
+def test_cli_ingest_of_the_demo_source_then_an_incremental_rerun(site: str, tmp_path: Path) -> None:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(demo_source_toml(site), encoding="utf-8")
+    db = str(tmp_path / "demo.duckdb")
+    args = ["ingest", "--sources", str(sources), "--source", "demo", "--db", db]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    articles = len(demo_article_paths())
+    assert (report["new"], report["failed"]) == (articles, 0)
+    via = dict(run_query(db, "SELECT stage, count(*) FROM fetches GROUP BY ALL").rows)
+    assert via["discover"] >= 3  # home page, feed and sitemap were all read
+
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout)
+    assert (again["new"], again["updated"], again["fetched"]) == (0, 0, 0)
+    run_id = again["run_id"]
+    outcomes = {r[0] for r in run_query(db, f"SELECT outcome FROM fetches WHERE run_id = '{run_id}'").rows}
+    assert outcomes == {"not_modified"}  # home page, feed and sitemap answered 304 to conditional requests
+    assert run_query(db, "SELECT count(*) FROM articles").rows == ((articles,),)
+    assert run_query(db, "SELECT count(*) FROM pages").rows == ((articles,),)
+
+
+def test_cli_reports_a_bad_sources_file_before_running(tmp_path: Path) -> None:
+    bad = tmp_path / "sources.toml"
+    bad.write_text('[[sources]]\nname = "x"\nfeeds = ["https://x.example/f"]\nconcurrency = 0\n', encoding="utf-8")
+    result = runner.invoke(app, ["ingest", "--sources", str(bad), "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 2
+    assert str(bad) in result.stderr and "source 'x', field concurrency" in result.stderr
+    missing = runner.invoke(app, ["ingest", "--source", "demo", "--db", str(tmp_path / "x.duckdb")])
+    assert missing.exit_code == 2 and "sources file" in missing.stderr
