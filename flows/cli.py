@@ -10,7 +10,7 @@ import threading
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -162,6 +162,91 @@ def ingest(
     console.print_json(json.dumps(asdict(report)))
     if report.failed:
         raise typer.Exit(1)
+
+
+SourcesOption = Annotated[
+    str | None, typer.Option("--sources", help="sources.toml (default: $NEWSFLOW_SOURCES).", show_default=False)
+]
+
+
+def _sources_path(sources_file: str | None) -> str:
+    path = sources_file or load_settings().sources
+    if not path:
+        raise ConfigError("no sources file: give --sources or set NEWSFLOW_SOURCES")
+    from flows.sources import load_sources
+
+    load_sources(path)  # a bad file stops here, with file, source and field named
+    return path
+
+
+@app.command()
+def backfill(
+    source: Annotated[list[str] | None, typer.Option("--source", help="A source (repeatable; default: all).")] = None,
+    since: Annotated[datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="First date.")] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Last date (inclusive).")
+    ] = None,
+    url: Annotated[list[str] | None, typer.Option("--url", help="Extra article URL (repeatable).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="new, refresh or reextract.")] = "new",
+    max_articles: Annotated[int | None, typer.Option("--max-articles", min=1, help="Per source.")] = None,
+    sources_file: SourcesOption = None,
+    db: DbOption = None,
+) -> None:
+    """Run the backfill flow here (the same one the `backfill` deployment runs)."""
+    from flows.backfill import Mode
+    from flows.backfill import backfill as backfill_flow
+
+    if mode not in get_args(Mode):
+        errors.print(f"[bold red]error:[/] --mode must be new, refresh or reextract, not {mode!r}")
+        raise typer.Exit(2)
+    try:
+        path = _sources_path(sources_file) if (source or sources_file or load_settings().sources) else None
+        first, last = (since.date() if since else None), (until.date() if until else None)
+        report = backfill_flow(
+            sources=list(source or []), since=first, until=last, urls=list(url or []), mode=cast(Mode, mode),
+            max_articles=max_articles, sources_file=path, db=db,
+        )  # fmt: skip
+    except NewsflowError as error:
+        raise _fail(error) from error
+    console.print_json(json.dumps(asdict(report)))
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(sources_file: SourcesOption = None) -> None:
+    """Serve the deployments (one cron `ingest` per source, plus `backfill`) from this process."""
+    import prefect
+
+    from flows.deployments import runner_deployments
+
+    try:
+        deployments = runner_deployments(_sources_path(sources_file))
+    except NewsflowError as error:
+        raise _fail(error) from error
+    prefect.serve(*deployments)
+
+
+@app.command()
+def deployments(
+    sources_file: SourcesOption = None,
+    write: Annotated[bool, typer.Option("--write", help="Rewrite deployments/prefect.yaml.")] = False,
+    output: Annotated[Path, typer.Option("--output", help="Where --write writes.")] = Path("deployments/prefect.yaml"),
+) -> None:
+    """Print (or --write) deployments/prefect.yaml, generated from the sources file."""
+    from flows.deployments import prefect_yaml
+    from flows.sources import load_sources
+
+    try:
+        path = _sources_path(sources_file or "sources.toml")
+        text = prefect_yaml(load_sources(path), path)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    if write:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
 
 
 @app.command()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 
 from extractors.errors import FeedError, NewsflowError
 from extractors.records import Discovered, Failure, FetchedPage, NotModified, Validators
@@ -87,6 +87,14 @@ async def discover(
         if page is not None:
             found += [Discovered(url, None, "page") for url in article_links_from_page(page)]
             feeds += [f for f in feed_links_from_page(page) if f not in feeds]
+
+    if source.archive_urls and window.since is not None and window.until is not None:
+        # a dated archive page lists that day's articles: their date is the page's day
+        for archive, day in source.archive_pages(window.since.date(), window.until.date()):
+            page = await run.get(archive, "html")
+            if page is not None:
+                noon = datetime.combine(day, time(12), UTC)
+                found += [Discovered(url, noon, "archive") for url in article_links_from_page(page)]
 
     for feed in feeds:
         page = await run.get(feed, "feed")

@@ -11,18 +11,14 @@ only transient ones are retried.
 from __future__ import annotations
 
 import dataclasses
-import json
-import uuid
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.context import FlowRunContext
 
 from extractors import ExtractOptions, extract_article
 from extractors.errors import ExtractionError, InvalidURL, NewsflowError
@@ -30,33 +26,17 @@ from extractors.records import Failure, FetchedPage, NotModified, Validators
 from extractors.urls import normalize_url
 from flows.discovery import DiscoveryResult, Window, discover
 from flows.fetcher import Fetcher, FetchPolicy, FetchResult, fetch_all, run_sync
+from flows.runs import IngestReport, RunBook, SourceReport
 from flows.settings import load_settings
 from flows.sources import Source, load_sources, select_sources
+from flows.writer_guard import single_writer
 from storage.lookups import known_urls, validators_for
-from storage.writer import BatchCounts, Extracted, RunRecord, record_run, store_batch, store_discovery
+from storage.writer import BatchCounts, Extracted, store_batch, store_discovery
 
 
 @dataclass(frozen=True, slots=True)
-class IngestReport:
-    """What one run did, as counts (also stored in the ``runs`` table)."""
-
-    run_id: str
-    db: str
-    requested: int
-    fetched: int
-    new: int
-    updated: int
-    unchanged: int
-    failed: int
-    failures: dict[str, int] = field(default_factory=dict)
-    not_modified: int = 0
-    skipped: int = 0
-    """Discovered URLs not fetched: already stored, or over the source's per-run cap."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Work:
-    """What one source (or the ad hoc URLs) contributes to a run."""
+class Work:
+    """What one source (or the URLs given by hand) contributes to a run."""
 
     name: str | None
     policy: FetchPolicy
@@ -151,132 +131,152 @@ def _normalise_inputs(urls: Sequence[str]) -> tuple[list[str], list[Failure]]:
     return list(seen), failures
 
 
-def _window(since: date | None, until: date | None) -> Window:
+def window_for(since: date | None, until: date | None, until_inclusive: bool = False) -> Window:
+    """Publication dates from ``since`` (inclusive) to ``until`` (exclusive, or inclusive if asked), UTC days."""
+
     def start(day: date | None) -> datetime | None:
         return datetime.combine(day, time.min, UTC) if day else None
 
-    return Window(start(since), start(until))
+    end = until + timedelta(days=1) if until and until_inclusive else until
+    return Window(start(since), start(end))
 
 
-def _plan_source(source: Source, base: FetchPolicy, db: str, window: Window, refresh: bool) -> _Work:
+def plan_source(
+    source: Source, base: FetchPolicy, db: str, window: Window, refresh: bool, max_articles: int | None = None
+) -> Work:
+    """Discover a source's article URLs and choose the ones to fetch: unseen (unless refresh), newest first."""
     policy = source.fetch_policy(base)
     seeds = [*source.start_urls, *source.feeds, *source.sitemaps]
     result = discover_source(source, policy, validators_for(db, seeds), window)
     found = [d.url for d in result.articles]
     known = set() if refresh else known_urls(db, found)
     fresh = [u for u in found if u not in known]
-    chosen = fresh[: source.max_articles_per_run]
-    return _Work(source.name, policy, source.extract_options(), chosen, len(found) - len(chosen), result)
+    chosen = fresh[: max_articles or source.max_articles_per_run]
+    return Work(source.name, policy, source.extract_options(), chosen, len(found) - len(chosen), result)
+
+
+def plan_urls(urls: Sequence[str], policy: FetchPolicy, options: ExtractOptions) -> tuple[Work, list[Failure]]:
+    """URLs given by hand: always fetched (conditionally when stored before)."""
+    wanted, bad = _normalise_inputs(urls)
+    return Work(None, policy, options, wanted, 0, None), bad
+
+
+def crawl(book: RunBook, work: list[Work], batch_size: int, progress: bool = False) -> None:
+    """Fetch, extract and store every planned URL in batches; count per source in ``book``."""
+    handled: set[str] = set()
+    planned = []
+    for item in work:
+        # a URL that two sources (or a source and the URL list) name is fetched once per run
+        planned.append(dataclasses.replace(item, urls=[u for u in item.urls if u not in handled]))
+        handled.update(planned[-1].urls)
+    book.requested = sum(len(item.urls) for item in planned)
+    if progress:
+        book.track_progress(sum(-(-len(item.urls) // batch_size) for item in planned))
+    for item in planned:
+        with book.source(item.name or "urls") as report:
+            report.discovered = len(item.discovery.articles) if item.discovery else len(item.urls)
+            report.skipped = item.skipped
+            _crawl_one(book, item, batch_size, report)
+
+
+def _crawl_one(book: RunBook, item: Work, batch_size: int, report: SourceReport) -> None:
+    logger = book.logger
+    name = item.name or "urls"
+    logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)", name, len(item.urls), item.skipped)
+    transient = False
+    for batch in _batches(item.urls, batch_size):
+        results = fetch_batch(batch, item.policy, validators_for(book.db, batch))
+        pages = [r for r in results if isinstance(r, FetchedPage)]
+        unchanged = [r for r in results if isinstance(r, NotModified)]
+        fetch_failures = [r for r in results if isinstance(r, Failure)]
+        extracted, extract_failures = extract_batch(pages, item.options)
+        failures = fetch_failures + extract_failures
+        # the writer slot is taken here, in the flow, around the store task: taken inside a task run,
+        # Prefect hands it back only after the task run ends, which costs the next writer seconds
+        with single_writer(book.db):
+            counts = store_batch_task(book.db, book.run_id, pages, extracted, failures, unchanged, item.name)
+        report.fetched += len(pages)
+        report.new += counts.new
+        report.updated += counts.updated
+        report.unchanged += counts.unchanged
+        report.not_modified += counts.not_modified
+        report.failures.update(f.outcome for f in failures)
+        transient = transient or any(f.transient for f in failures)
+        for failure in failures:
+            logger.warning("%s failed at %s: %s (%s)", failure.url, failure.stage, failure.reason, failure.outcome)
+        logger.info("%s batch: %d fetched, %d new, %d updated, %d unchanged, %d not modified, %d failed",
+                    name, len(pages), counts.new, counts.updated, counts.unchanged, counts.not_modified,
+                    len(failures))  # fmt: skip
+        book.batch_done()
+    if item.discovery is not None:
+        # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
+        # after a transient failure the next run must see the same entries again
+        with single_writer(book.db):
+            store_discovery_task(book.db, book.run_id, item.name, item.discovery, not transient)
+        report.failures.update(f.outcome for f in item.discovery.failures)
+        for failure in item.discovery.failures:
+            logger.warning("%s failed at discovery: %s (%s)", failure.url, failure.reason, failure.outcome)
 
 
 @flow(name="ingest", log_prints=False)
 def ingest(
+    sources: list[str] | None = None,
+    sources_file: str | None = None,
     urls: list[str] | None = None,
     feeds: list[str] | None = None,
-    sources_file: str | None = None,
-    sources: list[str] | None = None,
     since: date | None = None,
     until: date | None = None,
     refresh: bool = False,
     db: str | None = None,
 ) -> IngestReport:
-    """Discover, fetch and extract news articles and store them in DuckDB.
+    """Discover, fetch and extract news articles and store them in DuckDB (the scheduled flow).
 
     Args:
-        urls: Article page URLs to fetch (always fetched, conditionally when stored before).
-        feeds: RSS/Atom/JSON feed URLs whose entries are fetched as articles.
-        sources_file: Path of a sources.toml (default: NEWSFLOW_SOURCES); used when sources are named.
-        sources: Names of sources in the file to crawl ("all" or empty with a file: every source).
-        since: Backfill window start (publication date, inclusive); URLs without a date are left out.
-        until: Backfill window end (exclusive).
+        sources: Names of sources in the sources file to crawl; empty means every source in the file.
+        sources_file: Path of the sources file (default: NEWSFLOW_SOURCES).
+        urls: Extra article page URLs to fetch (always fetched, conditionally when stored before).
+        feeds: Extra RSS/Atom/JSON feed URLs whose entries are fetched as articles.
+        since: Only articles published on or after this date (URLs without a date are left out).
+        until: Only articles published before this date.
         refresh: Fetch discovered URLs again although they are stored (conditional requests).
         db: Path of the DuckDB file (default: NEWSFLOW_DB or ./newsflow.duckdb).
     """
-    logger = get_run_logger()
     settings = load_settings()
     db_path = db or settings.db
-    base = FetchPolicy.from_settings(settings)
-    context = FlowRunContext.get()
-    run_id = str(context.flow_run.id) if context and context.flow_run else str(uuid.uuid4())
-    started = datetime.now(UTC)
-    parameters = json.dumps({
-        "urls": urls or [], "feeds": feeds or [], "sources_file": sources_file, "sources": sources or [],
-        "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
-        "refresh": refresh, "db": db_path,
+    book = RunBook("ingest", db_path, {
+        "sources": sources or [], "sources_file": sources_file, "urls": urls or [], "feeds": feeds or [],
+        "since": since, "until": until, "refresh": refresh, "db": db_path,
     })  # fmt: skip
-    record_run(db_path, RunRecord(run_id, "ingest", started, "running", parameters))
-
-    window = _window(since, until)
-    work: list[_Work] = []
-    failures: list[Failure] = []
-    path = sources_file or settings.sources
-    if path and (sources or not (urls or feeds)):
-        chosen = select_sources(load_sources(path), [n for n in sources or [] if n != "all"])
-        for source in chosen:
-            work.append(_plan_source(source, base, db_path, window, refresh))
-    if feeds:
-        # feeds given by hand: just their entries, not the whole site's sitemaps
-        adhoc = Source(
-            name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
-            respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
-        )  # fmt: skip
-        planned = _plan_source(adhoc, base, db_path, window, refresh)
-        work.append(dataclasses.replace(planned, policy=dataclasses.replace(planned.policy, requests_per_second=None)))
-    if urls:
-        wanted, bad = _normalise_inputs(urls)
-        failures += bad
-        work.append(_Work(None, base, ExtractOptions(timezone=settings.timezone), wanted, 0, None))
-
-    totals = Counter[str]()
-    fetched = 0
-    if failures:
-        store_batch_task(db_path, run_id, [], [], failures, [], None)
-    handled: set[str] = set()
-    for item in work:
-        source_failures: list[Failure] = []
-        # a URL that two sources (or a source and the URL list) name is fetched once per run
-        item = dataclasses.replace(item, urls=[u for u in item.urls if u not in handled])
-        handled.update(item.urls)
-        logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)",
-                    item.name or "urls", len(item.urls), item.skipped)  # fmt: skip
-        for batch in _batches(item.urls, settings.batch_size):
-            results = fetch_batch(batch, item.policy, validators_for(db_path, batch))
-            pages = [r for r in results if isinstance(r, FetchedPage)]
-            unchanged = [r for r in results if isinstance(r, NotModified)]
-            fetch_failures = [r for r in results if isinstance(r, Failure)]
-            extracted, extract_failures = extract_batch(pages, item.options)
-            batch_failures = fetch_failures + extract_failures
-            counts = store_batch_task(db_path, run_id, pages, extracted, batch_failures, unchanged, item.name)
-            fetched += len(pages)
-            source_failures += batch_failures
-            totals.update(new=counts.new, updated=counts.updated, unchanged=counts.unchanged,
-                          not_modified=counts.not_modified)  # fmt: skip
-            logger.info("%s batch: %d fetched, %d new, %d updated, %d unchanged, %d not modified, %d failed",
-                        item.name or "urls", len(pages), counts.new, counts.updated, counts.unchanged,
-                        counts.not_modified, counts.failed)  # fmt: skip
-        if item.discovery is not None:
-            # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
-            # after a transient failure the next run must see the same entries again
-            settled = not any(f.transient for f in source_failures)
-            store_discovery_task(db_path, run_id, item.name, item.discovery, settled)
-            source_failures += list(item.discovery.failures)
-        failures += source_failures
-        totals.update(skipped=item.skipped)
-    for failure in failures:
-        logger.warning("%s failed at %s: %s (%s)", failure.url, failure.stage, failure.reason, failure.outcome)
-
-    by_reason = dict(Counter(f.outcome for f in failures))
-    report = IngestReport(
-        run_id=run_id, db=db_path, requested=sum(len(w.urls) for w in work), fetched=fetched, new=totals["new"],
-        updated=totals["updated"], unchanged=totals["unchanged"], failed=len(failures), failures=by_reason,
-        not_modified=totals["not_modified"], skipped=totals["skipped"],
-    )  # fmt: skip
-    record_run(
-        db_path,
-        RunRecord(
-            run_id, "ingest", started, "completed", parameters, datetime.now(UTC), report.requested, report.fetched,
-            report.new, report.updated, report.unchanged, report.failed, json.dumps(by_reason), None,
-            report.not_modified, report.skipped,
-        ),
-    )  # fmt: skip
-    return report
+    book.start()
+    try:
+        base = FetchPolicy.from_settings(settings)
+        window = window_for(since, until)
+        work: list[Work] = []
+        path = sources_file or settings.sources
+        if path and (sources or not (urls or feeds)):
+            for source in select_sources(load_sources(path), [n for n in sources or [] if n != "all"]):
+                work.append(plan_source(source, base, db_path, window, refresh))
+        if feeds:
+            # feeds given by hand: just their entries, not the whole site's sitemaps
+            adhoc = Source(
+                name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
+                respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
+            )  # fmt: skip
+            planned = plan_source(adhoc, base, db_path, window, refresh)
+            unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
+            work.append(dataclasses.replace(planned, policy=unpaced))
+        bad: list[Failure] = []
+        if urls:
+            by_hand, bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+            work.append(by_hand)
+        if bad:
+            with single_writer(db_path):
+                store_batch_task(db_path, book.run_id, [], [], bad, [], None)
+        crawl(book, work, settings.batch_size)
+        if bad:
+            with book.source("invalid") as report:
+                report.failures.update(f.outcome for f in bad)
+    except NewsflowError as error:
+        book.fail(error)
+        raise
+    return book.finish()

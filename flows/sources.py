@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import re
 import tomllib
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +22,8 @@ from extractors import ExtractOptions
 from extractors.errors import ConfigError
 from extractors.urls import is_http_url
 from flows.fetcher import FetchPolicy
+
+MAX_ARCHIVE_PAGES = 400
 
 
 class Source(BaseModel):
@@ -46,6 +49,29 @@ class Source(BaseModel):
     )
     schedule: str | None = Field(None, description="Cron expression for the scheduled deployment.")
     robots_sitemaps: bool = Field(True, description="With no sitemaps listed, read robots.txt's Sitemap: lines.")
+    archive_urls: list[str] = Field(
+        default_factory=list,
+        description="Dated archive pages for backfills, with {yyyy}, {mm} and {dd} (e.g. https://x/{yyyy}/{mm}/{dd}/).",
+    )
+
+    @field_validator("archive_urls")
+    @classmethod
+    def _archive_patterns(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if "{yyyy}" not in value or not is_http_url(value.format(yyyy="2026", mm="01", dd="01")):
+                raise ValueError(f"an archive URL needs {{yyyy}} (and may use {{mm}}, {{dd}}): {value!r}")
+        return values
+
+    def archive_pages(self, since: date, until: date) -> list[tuple[str, date]]:
+        """Archive page URLs for the days in [since, until), newest first, one per distinct URL."""
+        pages: dict[str, date] = {}
+        day = until - timedelta(days=1)
+        while day >= since and len(pages) < MAX_ARCHIVE_PAGES:
+            for pattern in self.archive_urls:
+                url = pattern.format(yyyy=f"{day.year:04d}", mm=f"{day.month:02d}", dd=f"{day.day:02d}")
+                pages.setdefault(url, day)
+            day -= timedelta(days=1)
+        return list(pages.items())
 
     @field_validator("feeds", "sitemaps", "start_urls")
     @classmethod

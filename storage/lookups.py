@@ -1,18 +1,21 @@
-"""What the crawler asks the database before fetching: which URLs it already has, and their validators.
+"""What the flows ask the database: which URLs it already has, their validators, stored raw pages.
 
-Both are read-only and cheap (one query per batch); a database that does not
+All read-only and cheap (one query per batch); a database that does not
 exist yet knows nothing.
 """
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
 from extractors.errors import InvalidURL
-from extractors.records import Validators
+from extractors.records import FetchedPage, Validators
 from extractors.urls import normalize_url, url_key
 from storage.connection import read_connection
 
@@ -64,3 +67,67 @@ def validators_for(db_path: str | Path, urls: Sequence[str]) -> dict[str, Valida
         ).fetchall()
         con.unregister("wanted")
     return {url: Validators(etag, last_modified) for url, etag, last_modified in rows}
+
+
+def stored_article_keys(
+    db_path: str | Path,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    hosts: Sequence[str] = (),
+    urls: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[str]:
+    """``url_key``s of stored articles with raw HTML, newest first: those published in [since, until) on
+    ``hosts`` (none: any host), plus those of ``urls``."""
+    if not Path(db_path).exists():
+        return []
+    conditions: list[str] = []
+    params: list[object] = []
+    if since is not None:
+        conditions.append("a.published_at >= ?")
+        params.append(since)
+    if until is not None:
+        conditions.append("a.published_at < ?")
+        params.append(until)
+    if hosts:
+        # the host the page was fetched from, or the one its canonical address names
+        host_of = "lower(regexp_extract({}, '^https?://(?:www\\.)?([^/:]+)', 1))"
+        placeholders = ", ".join("?" for _ in hosts)
+        conditions.append(f"({host_of.format('a.url')} IN ({placeholders}) "
+                          f"OR {host_of.format('a.canonical_url')} IN ({placeholders}))")  # fmt: skip
+        wanted = [h.lower().removeprefix("www.") for h in hosts]
+        params.extend(wanted + wanted)
+    # the filters select articles; explicit URLs add theirs; neither means every stored article
+    selected = " AND ".join(conditions) if conditions else ("false" if urls else "true")
+    sql = f"""
+        SELECT a.url_key FROM articles a
+        WHERE EXISTS (SELECT 1 FROM pages p WHERE p.url_key = a.url_key)
+          AND (({selected}) OR list_contains(?::VARCHAR[], a.url_key) OR list_contains(?::VARCHAR[], a.url))
+        ORDER BY a.published_at DESC NULLS LAST, a.url_key
+    """
+    with read_connection(db_path) as con:
+        rows = con.execute(sql, [*params, [_key(u) for u in urls], list(urls)]).fetchall()
+    found = [row[0] for row in rows]
+    return found[:limit] if limit is not None else found
+
+
+def stored_pages(db_path: str | Path, url_keys: Sequence[str]) -> list[FetchedPage]:
+    """The newest stored raw page of each article, as it was fetched (for re-extraction without a request)."""
+    if not url_keys:
+        return []
+    with read_connection(db_path) as con:
+        con.register("wanted", pa.table({"url_key": list(url_keys)}))
+        rows = con.execute(
+            """
+            SELECT p.url, p.final_url, p.status, p.headers, p.html_zlib, p.fetched_at FROM pages p
+            JOIN wanted USING (url_key)
+            QUALIFY row_number() OVER (PARTITION BY p.url_key ORDER BY p.fetched_at DESC) = 1
+            """
+        ).fetchall()
+        con.unregister("wanted")
+    pages = []
+    for url, final_url, status, headers, html_zlib, fetched_at in rows:
+        header_map = json.loads(headers) if headers else {}
+        pages.append(FetchedPage(url, final_url, status, tuple(header_map.items()), zlib.decompress(html_zlib),
+                                 fetched_at))  # fmt: skip
+    return pages

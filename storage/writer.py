@@ -247,8 +247,12 @@ def store_batch(
     failures: Sequence[Failure],
     not_modified: Sequence[NotModified] = (),
     source: str | None = None,
+    record_fetches: bool = True,
 ) -> BatchCounts:
-    """Write one batch in one transaction; returns what happened to the articles."""
+    """Write one batch in one transaction; returns what happened to the articles.
+
+    ``record_fetches=False`` is for re-extraction from stored HTML: nothing was fetched.
+    """
     now = datetime.now(UTC)
     items = _latest_per_key(extracted)
     keys_by_url = {i.page.url: i.article.url_key for i in extracted}
@@ -275,7 +279,8 @@ def store_batch(
                 f"INSERT INTO articles SELECT * FROM staged_articles ON CONFLICT (url_key) DO UPDATE SET {assignments}"
             )
             con.unregister("staged_articles")
-        _write_fetch_rows(con, fetch_rows(run_id, source, pages, extracted, failures, not_modified, verdict))
+        if record_fetches:
+            _write_fetch_rows(con, fetch_rows(run_id, source, pages, extracted, failures, not_modified, verdict))
         # validators only for pages whose article is stored: a page that failed extraction is asked for in full again
         stored = {i.page.url for i in extracted}
         _write_validators(con, [p for p in pages if p.url in stored] + list(not_modified), now)

@@ -1,0 +1,178 @@
+"""What every flow run shares: its ``runs`` row, per-source counts, artifacts and failure handling.
+
+A run's report is built from ``SourceReport``s (one per source, plus "urls"
+for URLs given by hand).  At the end it is written to the ``runs`` table and
+shown as a table and a markdown artifact on the flow run.  A run that fails
+on infrastructure (database, sources file) records why before it raises.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prefect import get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.context import FlowRunContext
+
+from extractors.errors import NewsflowError
+from flows.writer_guard import single_writer
+from storage.writer import RunRecord, record_run
+
+
+@dataclass(slots=True)
+class SourceReport:
+    """Counts for one source in one run (mutable while the run goes on)."""
+
+    source: str
+    discovered: int = 0
+    skipped: int = 0
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    not_modified: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What one run did, as counts (also stored in the ``runs`` table and shown as artifacts)."""
+
+    run_id: str
+    db: str
+    requested: int
+    fetched: int
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+    failures: dict[str, int] = field(default_factory=dict)
+    not_modified: int = 0
+    skipped: int = 0
+    """Discovered URLs not fetched: already stored, or over the per-run cap."""
+    sources: tuple[tuple[str, dict[str, int]], ...] = ()
+    """Per-source counts, in run order."""
+
+
+def _row(report: SourceReport) -> dict[str, object]:
+    return {
+        "source": report.source, "discovered": report.discovered, "skipped": report.skipped,
+        "fetched": report.fetched, "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
+        "not_modified": report.not_modified, "failed": report.failed,
+        "failed_by_reason": ", ".join(f"{k}: {v}" for k, v in sorted(report.failures.items())) or "-",
+        "seconds": round(report.seconds, 1),
+    }  # fmt: skip
+
+
+class RunBook:
+    """The bookkeeping of one flow run: its row in ``runs``, per-source counts, progress, artifacts."""
+
+    def __init__(self, flow: str, db: str, parameters: dict[str, object]) -> None:
+        context = FlowRunContext.get()
+        self.run_id = str(context.flow_run.id) if context and context.flow_run else str(uuid.uuid4())
+        self.flow = flow
+        self.db = db
+        self.parameters = json.dumps(parameters, default=str)
+        self.started = datetime.now(UTC)
+        self.sources: list[SourceReport] = []
+        self.requested = 0
+        self._progress: object | None = None
+        self._clock = time.monotonic()
+        self.logger = get_run_logger()
+
+    def start(self) -> None:
+        with single_writer(self.db):
+            record_run(self.db, RunRecord(self.run_id, self.flow, self.started, "running", self.parameters))
+
+    @contextmanager
+    def source(self, name: str) -> Iterator[SourceReport]:
+        report = SourceReport(name)
+        self.sources.append(report)
+        started = time.monotonic()
+        try:
+            yield report
+        finally:
+            report.seconds = time.monotonic() - started
+
+    def track_progress(self, total_batches: int) -> None:
+        self._progress = create_progress_artifact(0.0, key=f"{self.flow}-progress", description="batches done")
+        self._total = max(total_batches, 1)
+        self._done = 0
+
+    def batch_done(self) -> None:
+        if self._progress is None:
+            return
+        self._done += 1
+        update_progress_artifact(self._progress, 100.0 * self._done / self._total)  # type: ignore[arg-type]
+
+    def report(self) -> IngestReport:
+        failures: Counter[str] = Counter()
+        for source in self.sources:
+            failures.update(source.failures)
+        return IngestReport(
+            run_id=self.run_id, db=self.db, requested=self.requested,
+            fetched=sum(s.fetched for s in self.sources), new=sum(s.new for s in self.sources),
+            updated=sum(s.updated for s in self.sources), unchanged=sum(s.unchanged for s in self.sources),
+            failed=sum(failures.values()), failures=dict(failures),
+            not_modified=sum(s.not_modified for s in self.sources), skipped=sum(s.skipped for s in self.sources),
+            sources=tuple((s.source, {k: v for k, v in _row(s).items() if isinstance(v, int)}) for s in self.sources),
+        )  # fmt: skip
+
+    def finish(self) -> IngestReport:
+        report = self.report()
+        with single_writer(self.db):
+            record_run(self.db, RunRecord(
+                self.run_id, self.flow, self.started, "completed", self.parameters, datetime.now(UTC),
+                report.requested, report.fetched, report.new, report.updated, report.unchanged, report.failed,
+                json.dumps(report.failures), None, report.not_modified, report.skipped,
+            ))  # fmt: skip
+        self._artifacts(report)
+        return report
+
+    def fail(self, error: NewsflowError) -> None:
+        """Record why the run stopped (best effort: the database may be what failed)."""
+        self.logger.error("run failed: %s", error)
+        try:
+            with single_writer(self.db, timeout_seconds=30):
+                record_run(self.db, RunRecord(
+                    self.run_id, self.flow, self.started, "failed", self.parameters, datetime.now(UTC),
+                    error=str(error),
+                ))  # fmt: skip
+        except NewsflowError as second:
+            self.logger.error("could not record the failure in the runs table either: %s", second)
+
+    def _artifacts(self, report: IngestReport) -> None:
+        rows = [_row(s) for s in self.sources]
+        if rows:
+            create_table_artifact(rows, key=f"{self.flow}-sources", description=f"{self.flow}: counts per source")
+        seconds = time.monotonic() - self._clock
+        lines = [
+            f"# {self.flow} run `{self.run_id}`",
+            "",
+            f"Database `{self.db}`; {seconds:.1f} s.",
+            "",
+            "| discovered | requested | fetched | new | updated | unchanged | not modified | skipped | failed |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {sum(s.discovered for s in self.sources)} | {report.requested} | {report.fetched} | {report.new} "
+            f"| {report.updated} | {report.unchanged} | {report.not_modified} | {report.skipped} | {report.failed} |",
+        ]
+        if report.failures:
+            lines += ["", "Failed by reason: " + ", ".join(f"`{k}` {v}" for k, v in sorted(report.failures.items()))]
+        create_markdown_artifact("\n".join(lines), key=f"{self.flow}-summary", description=f"{self.flow} summary")
