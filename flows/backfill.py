@@ -126,6 +126,7 @@ def backfill(
         chosen: tuple[Source, ...] = ()
         if path:
             chosen = select_sources(load_sources(path), [n for n in sources or [] if n != "all"])
+            book.remember_sources(chosen)
         elif sources:
             raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
         if mode == "reextract":

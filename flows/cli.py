@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Prefect reads these when it is first imported (inside the commands below):
@@ -312,6 +314,118 @@ def _print_outcome(outcome: PageOutcome) -> None:
             console.print(f"[bold]{name}[/]: {_cell(value) if not isinstance(value, dict) else value}", highlight=False)
     console.rule()
     console.print(article.body_text, markup=False, highlight=False)
+
+
+SinceOption = Annotated[
+    datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="Published on or after.", show_default=False)
+]
+UntilOption = Annotated[
+    datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Published on or before.", show_default=False)
+]
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="Words to search for (BM25 over title, description and body).")],
+    source: Annotated[str | None, typer.Option("--source", help="Only this source or site name.")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="Language code, e.g. en.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per result, best first.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Full-text search of the stored articles, best match first, with highlighted snippets."""
+    from storage.search import search as run_search
+
+    try:
+        hits = run_search(
+            db or load_settings().db, text, source, since.date() if since else None, until.date() if until else None,
+            lang, limit,
+        )  # fmt: skip
+    except NewsflowError as error:
+        raise _fail(error) from error
+    if as_json:
+        for rank, hit in enumerate(hits, start=1):
+            record = {"rank": rank, **asdict(hit)}
+            record["published_at"] = hit.published_at.isoformat() if hit.published_at else None
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    if not hits:
+        console.print("no matches")
+        return
+    for rank, hit in enumerate(hits, start=1):
+        when = hit.published_at.strftime("%Y-%m-%d") if hit.published_at else "undated"
+        console.print(f"[bold]{rank}. {escape(hit.title or '(no title)')}[/]  [dim]{escape(hit.source or '')} · "
+                      f"{when} · score {hit.score:.2f}[/]")  # fmt: skip
+        console.print(f"   [blue]{escape(hit.url)}[/]")
+        highlighted = re.sub(r"\*\*(.+?)\*\*", r"[bold yellow]\1[/]", escape(hit.snippet))
+        console.print(f"   {highlighted}", highlight=False)
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="parquet, jsonl or csv.")] = "parquet",
+    out: Annotated[Path, typer.Option("--out", help="File to write.")] = Path("articles.parquet"),
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: Annotated[str | None, typer.Option("--source", help="Only this source or site name.")] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="Language code.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export articles to Parquet, JSON Lines or CSV, streamed by DuckDB (never all in memory)."""
+    from storage.queries import ExportFormat, export_articles
+
+    if fmt not in get_args(ExportFormat):
+        errors.print(f"[bold red]error:[/] --format must be parquet, jsonl or csv, not {fmt!r}")
+        raise typer.Exit(2)
+    try:
+        count = export_articles(
+            db or load_settings().db, cast(ExportFormat, fmt), out, since.date() if since else None,
+            until.date() if until else None, source, lang,
+        )  # fmt: skip
+    except NewsflowError as error:
+        raise _fail(error) from error
+    console.print(f"{count} articles → {out}")
+
+
+@app.command()
+def stats(db: DbOption = None) -> None:
+    """Articles per source (newest, duplicates, versions), failures by reason over recent runs, database size."""
+    from storage.queries import corpus_stats
+
+    try:
+        result = corpus_stats(db or load_settings().db)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    _print_table(result.per_source.columns, result.per_source.rows, title="articles per source")
+    _print_table(result.failures.columns, result.failures.rows, title="outcomes of the last 20 runs (per URL)")
+    console.print(f"database size: {result.database_bytes / 1_048_576:.1f} MiB")
+
+
+@app.command()
+def show(
+    url: Annotated[str, typer.Argument(help="Any URL of the article (fetched or canonical).")], db: DbOption = None
+) -> None:
+    """One article with its versions and fetch history."""
+    from storage.queries import article_history
+
+    try:
+        history = article_history(db or load_settings().db, url)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    if history is None:
+        errors.print(f"[bold red]error:[/] no stored article for {url}")
+        raise typer.Exit(1)
+    row = dict(zip(history.article.columns, history.article.rows[0], strict=True))
+    console.rule(escape(str(row.get("title") or "(no title)")))
+    for name, value in row.items():
+        if name != "body_text":
+            console.print(f"[bold]{name}[/]: {escape(_cell(value))}", highlight=False)
+    console.rule()
+    console.print(str(row.get("body_text") or ""), markup=False, highlight=False)
+    _print_table(history.versions.columns, history.versions.rows, title="versions")
+    _print_table(history.fetches.columns, history.fetches.rows, title="fetches")
 
 
 @app.command()

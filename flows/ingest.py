@@ -254,7 +254,9 @@ def ingest(
         work: list[Work] = []
         path = sources_file or settings.sources
         if path and (sources or not (urls or feeds)):
-            for source in select_sources(load_sources(path), [n for n in sources or [] if n != "all"]):
+            chosen = select_sources(load_sources(path), [n for n in sources or [] if n != "all"])
+            book.remember_sources(chosen)
+            for source in chosen:
                 work.append(plan_source(source, base, db_path, window, refresh))
         if feeds:
             # feeds given by hand: just their entries, not the whole site's sitemaps

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,8 +27,10 @@ from prefect.artifacts import (
 from prefect.context import FlowRunContext
 
 from extractors.errors import NewsflowError
+from flows.sources import Source
 from flows.writer_guard import single_writer
-from storage.writer import RunRecord, record_run
+from storage.search import rebuild_index
+from storage.writer import RunRecord, record_run, record_sources
 
 
 @dataclass(slots=True)
@@ -135,8 +137,17 @@ class RunBook:
             sources=tuple((s.source, {k: v for k, v in _row(s).items() if isinstance(v, int)}) for s in self.sources),
         )  # fmt: skip
 
+    def remember_sources(self, sources: Sequence[Source]) -> None:
+        """Keep the sources' configuration in the ``sources`` table, next to what they produced."""
+        with single_writer(self.db):
+            record_sources(self.db, [(s.name, s.model_dump_json()) for s in sources])
+
     def finish(self) -> IngestReport:
         report = self.report()
+        if report.new or report.updated:
+            # the fts index does not follow inserts: rebuild it after a run that changed articles
+            with single_writer(self.db):
+                rebuild_index(self.db)
         with single_writer(self.db):
             record_run(self.db, RunRecord(
                 self.run_id, self.flow, self.started, "completed", self.parameters, datetime.now(UTC),

@@ -79,6 +79,10 @@ def write_connection(path: str | Path, wait_seconds: float = 120.0) -> Iterator[
             try:
                 yield con
                 con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                # a database error is the infrastructure failing: say so as a StorageError, with the file
+                raise StorageError(str(db), f"write failed and was rolled back: {exc}") from exc
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

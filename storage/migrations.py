@@ -19,6 +19,31 @@ class Migration:
     statements: tuple[str, ...]
 
 
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+TABLE_COMMENTS: tuple[tuple[str, str], ...] = (
+    ("articles", "Latest version of each article; key url_key = folded canonical URL."),
+    ("article_versions", "Every distinct content hash an article has had, with when it was seen."),
+    ("pages", "Raw HTML (zlib) per fetch that brought new content; re-extract without refetching."),
+    ("fetches", "Every fetch attempt of every run: outcome, status, bytes, elapsed, error."),
+    ("runs", "One row per flow run with its counts; failed runs say why."),
+    ("sources", "The sources as last configured (sources.toml)."),
+    ("http_validators", "ETag / Last-Modified per URL for conditional requests."),
+)
+ARTICLE_COLUMN_COMMENTS: tuple[tuple[str, str], ...] = (
+    ("url_key", "Dedup key: canonical URL with www./m./amp. and AMP suffixes folded."),
+    ("canonical_url", "rel=canonical > JSON-LD url > og:url > fetched URL, normalised."),
+    ("url", "The URL the page was fetched from."),
+    ("published_at", "UTC; naive page times read in the source time zone."),
+    ("provenance", "JSON map field -> jsonld | meta | html | text | url."),
+    ("content_hash", "sha256 of what a reader sees; changes make a new article_versions row."),
+    ("simhash", "64-bit SimHash of the body's 3-word shingles (near-duplicate detection)."),
+    ("duplicate_of", "url_key of the earliest near-copy of this article, or NULL."),
+    ("source", "Name of the source (sources.toml) that found the article."),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -141,6 +166,62 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             "ALTER TABLE runs ADD COLUMN not_modified INTEGER DEFAULT 0",
             "ALTER TABLE runs ADD COLUMN skipped INTEGER DEFAULT 0",
+        ),
+    ),
+    Migration(
+        3,
+        "article_versions, sources, near-duplicate columns, analyst views, table comments",
+        (
+            "ALTER TABLE articles ADD COLUMN source VARCHAR",
+            "ALTER TABLE articles ADD COLUMN simhash UBIGINT",
+            "ALTER TABLE articles ADD COLUMN duplicate_of VARCHAR",
+            """
+            CREATE TABLE article_versions (
+                url_key           VARCHAR NOT NULL,
+                content_hash      VARCHAR NOT NULL,
+                seen_at           TIMESTAMPTZ NOT NULL,
+                run_id            VARCHAR,
+                extractor_version VARCHAR NOT NULL,
+                title             VARCHAR,
+                published_at      TIMESTAMPTZ,
+                modified_at       TIMESTAMPTZ,
+                body_text         VARCHAR NOT NULL,
+                PRIMARY KEY (url_key, content_hash)
+            )
+            """,
+            """
+            INSERT INTO article_versions
+            SELECT url_key, content_hash, updated_at, run_id, extractor_version, title, published_at, modified_at,
+                   body_text
+            FROM articles
+            """,
+            """
+            CREATE TABLE sources (
+                name       VARCHAR PRIMARY KEY,
+                definition JSON NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+            """
+            CREATE VIEW articles_daily AS
+            SELECT coalesce(source, site_name, regexp_extract(canonical_url, '^https?://([^/]+)', 1)) AS source,
+                   CAST(coalesce(published_at, first_seen_at) AT TIME ZONE 'UTC' AS DATE) AS day,
+                   count(*) AS articles, count(*) FILTER (duplicate_of IS NOT NULL) AS duplicates
+            FROM articles GROUP BY ALL
+            """,
+            """
+            CREATE VIEW latest_articles AS
+            SELECT * FROM articles
+            WHERE coalesce(published_at, first_seen_at) >= now() - INTERVAL 7 DAY
+            """,
+            """
+            CREATE VIEW failures_recent AS
+            SELECT * FROM fetches
+            WHERE outcome NOT IN ('new', 'updated', 'unchanged', 'not_modified', 'fetched')
+              AND fetched_at >= now() - INTERVAL 7 DAY
+            """,
+            *(f"COMMENT ON TABLE {table} IS {_sql_text(text)}" for table, text in TABLE_COMMENTS),
+            *(f"COMMENT ON COLUMN articles.{column} IS {_sql_text(text)}" for column, text in ARTICLE_COLUMN_COMMENTS),
         ),
     ),
 )

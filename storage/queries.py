@@ -1,13 +1,16 @@
-"""Read-only access for people and the CLI."""
+"""Read-only access for people and the CLI: SQL, exports, corpus statistics, one article's history."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 
-from extractors.errors import StorageError
+from extractors.errors import InvalidURL, StorageError
+from extractors.urls import normalize_url, url_key
 from storage.connection import read_connection
 
 
@@ -27,3 +30,103 @@ def run_query(db_path: str | Path, sql: str) -> QueryResult:
         columns = tuple(d[0] for d in cursor.description or ())
         rows = tuple(tuple(r) for r in cursor.fetchall()) if columns else ()
     return QueryResult(columns, rows)
+
+
+ExportFormat = Literal["parquet", "jsonl", "csv"]
+_COPY_OPTIONS = {"parquet": "FORMAT parquet, COMPRESSION zstd", "jsonl": "FORMAT json", "csv": "FORMAT csv, HEADER"}
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def export_articles(
+    db_path: str | Path,
+    fmt: ExportFormat,
+    out: str | Path,
+    since: date | None = None,
+    until: date | None = None,
+    source: str | None = None,
+    language: str | None = None,
+) -> int:
+    """Stream the selected articles to a file with DuckDB's COPY (nothing is held in memory); returns the count."""
+    conditions = ["true"]
+    if since:
+        conditions.append(f"published_at >= TIMESTAMPTZ {_literal(since.isoformat() + ' 00:00:00+00')}")
+    if until:  # inclusive
+        conditions.append(f"published_at < TIMESTAMPTZ {_literal(until.isoformat() + ' 00:00:00+00')} + INTERVAL 1 DAY")
+    if source:
+        conditions.append(f"(source = {_literal(source)} OR site_name = {_literal(source)})")
+    if language:
+        conditions.append(f"language = {_literal(language)}")
+    selection = f"SELECT * FROM articles WHERE {' AND '.join(conditions)} ORDER BY published_at NULLS LAST, url_key"
+    with read_connection(db_path) as con:
+        try:
+            con.execute(f"COPY ({selection}) TO {_literal(str(out))} ({_COPY_OPTIONS[fmt]})")
+            counted = con.execute(f"SELECT count(*) FROM ({selection})").fetchone()
+        except duckdb.Error as exc:
+            raise StorageError(str(db_path), f"export failed: {exc}") from exc
+    return int(counted[0]) if counted else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    per_source: QueryResult
+    failures: QueryResult
+    database_bytes: int
+
+
+def corpus_stats(db_path: str | Path, last_runs: int = 20) -> Stats:
+    """Counts per source with the newest article, and failure rates by reason over the last runs."""
+    with read_connection(db_path) as con:
+        per_source = _result(con, """
+            SELECT coalesce(a.source, a.site_name, '?') AS source, count(DISTINCT a.url_key) AS articles,
+                   count(DISTINCT a.url_key) FILTER (a.duplicate_of IS NOT NULL) AS duplicates,
+                   count(v.content_hash) AS versions,
+                   strftime(max(a.published_at) AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') AS newest_utc
+            FROM articles a LEFT JOIN article_versions v USING (url_key)
+            GROUP BY ALL ORDER BY articles DESC""")  # fmt: skip
+        failures = _result(con, f"""
+            WITH recent AS (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT {int(last_runs)}),
+                 final AS (SELECT * FROM fetches WHERE run_id IN (SELECT run_id FROM recent)
+                           QUALIFY row_number() OVER (PARTITION BY run_id, url ORDER BY attempt DESC) = 1)
+            SELECT outcome, count(*) AS urls, round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS percent
+            FROM final GROUP BY ALL ORDER BY urls DESC""")  # fmt: skip
+    return Stats(per_source, failures, Path(db_path).stat().st_size)
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleHistory:
+    article: QueryResult
+    versions: QueryResult
+    fetches: QueryResult
+
+
+def article_history(db_path: str | Path, url: str) -> ArticleHistory | None:
+    """One article by any of its URLs, with every version and every fetch of it."""
+    try:
+        key = url_key(normalize_url(url))
+    except InvalidURL:
+        key = url
+    with read_connection(db_path) as con:
+        found = con.execute(
+            "SELECT url_key FROM articles WHERE url_key = ? OR url = ? OR canonical_url = ? LIMIT 1", [key, url, url]
+        ).fetchone()
+        if found is None:
+            return None
+        key = found[0]
+        article = _result(con, "SELECT * EXCLUDE (body_text) , body_text FROM articles WHERE url_key = ?", [key])
+        versions = _result(con, """
+            SELECT seen_at, content_hash, extractor_version, title, length(body_text) AS chars
+            FROM article_versions WHERE url_key = ? ORDER BY seen_at""", [key])  # fmt: skip
+        fetches = _result(con, """
+            SELECT f.fetched_at, f.run_id, f.attempt, f.status, f.outcome, f.bytes, f.elapsed_ms, f.error
+            FROM fetches f WHERE f.url_key = ? OR f.url IN (SELECT url FROM articles WHERE url_key = ?)
+            ORDER BY f.fetched_at, f.attempt""", [key, key])  # fmt: skip
+    return ArticleHistory(article, versions, fetches)
+
+
+def _result(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> QueryResult:
+    cursor = con.execute(sql, params or [])
+    columns = tuple(d[0] for d in cursor.description or ())
+    return QueryResult(columns, tuple(tuple(r) for r in cursor.fetchall()))

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_fingerprint, resemblance
 from extractors.records import Article, Attempt, Failure, FetchedPage, NotModified
 from storage.connection import write_connection
 
@@ -67,7 +68,7 @@ def _pages_table(pages: Sequence[FetchedPage], keys: dict[str, str], run_id: str
     )
 
 
-def _articles_table(items: Sequence[Extracted], run_id: str, now: datetime) -> pa.Table:
+def _articles_table(items: Sequence[Extracted], run_id: str, now: datetime, source: str | None) -> pa.Table:
     arts = [i.article for i in items]
     return pa.table(
         {
@@ -98,6 +99,8 @@ def _articles_table(items: Sequence[Extracted], run_id: str, now: datetime) -> p
             "first_seen_at": pa.array([now] * len(arts), _TS),
             "updated_at": pa.array([now] * len(arts), _TS),
             "run_id": [run_id] * len(arts),
+            "source": [source] * len(arts),
+            "simhash": pa.array([body_fingerprint(a.body_text) for a in arts], pa.uint64()),
         }
     )
 
@@ -105,8 +108,57 @@ def _articles_table(items: Sequence[Extracted], run_id: str, now: datetime) -> p
 _ARTICLE_COLUMNS = (
     "canonical_url", "url", "title", "authors", "published_at", "modified_at", "language", "site_name", "section",
     "tags", "description", "lead_image_url", "body_text", "headings", "related_links", "word_count", "is_paywalled",
-    "provenance", "content_hash", "extractor_version", "page_sha256", "updated_at", "run_id",
+    "provenance", "content_hash", "extractor_version", "page_sha256", "updated_at", "run_id", "simhash",
 )  # fmt: skip
+_INSERTED = ("url_key", *_ARTICLE_COLUMNS, "first_seen_at", "source")
+
+
+def _record_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """Every distinct content of an article stays readable: one row per (article, content hash)."""
+    con.execute(
+        """
+        INSERT INTO article_versions
+        SELECT url_key, content_hash, updated_at, run_id, extractor_version, title, published_at, modified_at, body_text
+        FROM staged_articles
+        ON CONFLICT DO NOTHING
+        """
+    )
+
+
+def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> None:
+    """Point every near-copy of the changed articles at the earliest copy (``duplicate_of``)."""
+    for key in keys:
+        row = con.execute("SELECT simhash, body_text FROM articles WHERE url_key = ?", [key]).fetchone()
+        if row is None or row[0] is None:
+            continue
+        simhash, body = row
+        candidates = con.execute(
+            """
+            SELECT url_key, body_text FROM articles
+            WHERE url_key <> ? AND simhash IS NOT NULL AND bit_count(xor(simhash, ?::UBIGINT)) <= ?
+            """,
+            [key, simhash, CANDIDATE_BITS],
+        ).fetchall()
+        copies = [k for k, text in candidates if resemblance(body, text) >= COPY_RESEMBLANCE]
+        if not copies:
+            continue
+        group = [key, *copies]
+        # and whatever already pointed at one of them, so the whole family keeps a single root
+        group += [r[0] for r in con.execute(
+            "SELECT url_key FROM articles WHERE list_contains(?::VARCHAR[], duplicate_of)", [group]
+        ).fetchall()]  # fmt: skip
+        con.execute(
+            """
+            UPDATE articles
+            SET duplicate_of = CASE WHEN articles.url_key = root.url_key THEN NULL ELSE root.url_key END
+            FROM (
+                SELECT url_key FROM articles WHERE list_contains(?::VARCHAR[], url_key)
+                ORDER BY coalesce(published_at, first_seen_at), first_seen_at, url_key LIMIT 1
+            ) AS root
+            WHERE list_contains(?::VARCHAR[], articles.url_key)
+            """,
+            [group, group],
+        )
 
 
 def _classify(con: duckdb.DuckDBPyConnection, items: Sequence[Extracted]) -> dict[str, str]:
@@ -273,12 +325,17 @@ def store_batch(
             con.unregister("staged_pages")
         changed = [i for i in items if verdict[i.article.url_key] != "unchanged"]
         if changed:
-            con.register("staged_articles", _articles_table(changed, run_id, now))
+            con.register("staged_articles", _articles_table(changed, run_id, now, source))
             assignments = ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS)
+            columns = ", ".join(_INSERTED)
+            keep_source = "source = coalesce(excluded.source, articles.source)"
             con.execute(
-                f"INSERT INTO articles SELECT * FROM staged_articles ON CONFLICT (url_key) DO UPDATE SET {assignments}"
+                f"INSERT INTO articles ({columns}) SELECT {columns} FROM staged_articles "
+                f"ON CONFLICT (url_key) DO UPDATE SET {assignments}, {keep_source}"
             )
+            _record_versions(con)
             con.unregister("staged_articles")
+            _link_duplicates(con, [i.article.url_key for i in changed])
         if record_fetches:
             _write_fetch_rows(con, fetch_rows(run_id, source, pages, extracted, failures, not_modified, verdict))
         # validators only for pages whose article is stored: a page that failed extraction is asked for in full again
@@ -358,3 +415,18 @@ def record_run(db_path: str | Path, run: RunRecord) -> None:
                 run.not_modified, run.skipped,
             ],
         )  # fmt: skip
+
+
+def record_sources(db_path: str | Path, definitions: Sequence[tuple[str, str]]) -> None:
+    """Upsert the configured sources (name, JSON definition) into ``sources``."""
+    if not definitions:
+        return
+    now = datetime.now(UTC)
+    with write_connection(db_path) as con:
+        con.executemany(
+            """
+            INSERT INTO sources VALUES (?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
+            """,
+            [(name, definition, now) for name, definition in definitions],
+        )

@@ -1,0 +1,179 @@
+"""The stored corpus: versions, near-duplicates, search, exports, schema upgrades, inspection."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from extractors import Article, extract_html
+from extractors.article import content_hash, fetched_page_from_file
+from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_fingerprint, distance, resemblance
+from flows.cli import app
+from storage.connection import write_connection
+from storage.migrations import MIGRATIONS, applied_versions
+from storage.queries import export_articles, run_query
+from storage.search import rebuild_index, search
+from storage.writer import Extracted, store_batch
+from tests.golden import PAGES, load_expected
+
+runner = CliRunner()
+
+
+def _extracted(name: str, html: bytes | None = None, url: str | None = None) -> Extracted:
+    expected = load_expected(name)
+    body = html if html is not None else (PAGES / name / "page.html").read_bytes()
+    page = fetched_page_from_file(body, url or expected["url"])
+    return Extracted(page, extract_html(body, page.url))
+
+
+def _store(db: str, *items: Extracted, source: str | None = None) -> None:
+    store_batch(db, "run-1", [i.page for i in items], list(items), [], source=source)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> str:
+    db = str(tmp_path / "corpus.duckdb")
+    names = [p.name for p in sorted(PAGES.iterdir()) if (p / "page.html").exists()]
+    _store(db, *(_extracted(name) for name in names), source="golden")
+    rebuild_index(db)
+    return db
+
+
+def test_a_changed_paragraph_makes_a_second_version_not_a_second_article(tmp_path: Path) -> None:
+    db = str(tmp_path / "versions.duckdb")
+    original = (PAGES / "valley-courier-river" / "page.html").read_bytes()
+    corrected = original.replace(b"unanimously", b"by 31 votes to 2")
+    assert corrected != original
+    _store(db, _extracted("valley-courier-river"))
+    _store(db, _extracted("valley-courier-river", corrected))
+    assert run_query(db, "SELECT count(*) FROM articles").rows == ((1,),)
+    versions = run_query(db, "SELECT body_text FROM article_versions ORDER BY seen_at").rows
+    assert len(versions) == 2
+    assert "unanimously" in str(versions[0][0]) and "31 votes to 2" in str(versions[1][0])
+    _store(db, _extracted("valley-courier-river", corrected))  # the same again: nothing new
+    assert run_query(db, "SELECT count(*) FROM article_versions").rows == ((2,),)
+
+
+def test_syndicated_copy_is_linked_and_a_story_on_the_same_topic_is_not(tmp_path: Path) -> None:
+    db = str(tmp_path / "dups.duckdb")
+    # the later copy is stored first: the link must still point at the earliest publication
+    copy, original, other = (_extracted(n) for n in (
+        "coastal-times-port-strike-copy", "harbour-wire-port-strike", "valley-courier-port-delays",
+    ))  # fmt: skip
+    _store(db, copy)
+    _store(db, original, other)
+    links = dict(run_query(db, "SELECT url_key, duplicate_of FROM articles").rows)
+    assert links[copy.article.url_key] == original.article.url_key
+    assert links[original.article.url_key] is None
+    assert links[other.article.url_key] is None
+
+
+def test_one_article_under_two_urls_is_linked(tmp_path: Path) -> None:
+    db = str(tmp_path / "exact.duckdb")
+    html = (PAGES / "dagblad-oost-dijk" / "page.html").read_bytes()
+    first = _extracted("dagblad-oost-dijk")
+    moved = html.replace(b"dijkversterking-bij-zwolle-kost-40-miljoen-meer~a7731", b"dijk-zwolle-duurder~a7731")
+    second = _extracted("dagblad-oost-dijk", moved, "https://www.dagbladoost.example/regio/dijk-zwolle-duurder~a7731/")
+    _store(db, first)
+    _store(db, second)
+    links = dict(run_query(db, "SELECT url_key, duplicate_of FROM articles").rows)
+    assert len(links) == 2 and sorted(links.values(), key=str) == [None, first.article.url_key]
+
+
+def test_fingerprint_thresholds_on_real_near_copies() -> None:
+    copy, original, other = (_extracted(n).article.body_text for n in (
+        "coastal-times-port-strike-copy", "harbour-wire-port-strike", "valley-courier-port-delays",
+    ))  # fmt: skip
+    one, two, three = (body_fingerprint(t) for t in (copy, original, other))
+    assert one is not None and two is not None and three is not None
+    assert distance(one, two) <= CANDIDATE_BITS and resemblance(copy, original) >= COPY_RESEMBLANCE
+    assert resemblance(other, original) < 0.1
+    assert body_fingerprint("too short to compare") is None
+
+
+def test_search_ranks_the_klaten_article_first_with_a_highlighted_snippet(corpus: str) -> None:
+    hits = search(corpus, "Qatar mediation")
+    assert hits and "Qatar" in (hits[0].title or "")
+    assert "**" in hits[0].snippet and "mediation" in hits[0].snippet.lower()
+    assert search(corpus, "Qatar mediation", language="de") == []
+    assert all(h.language == "id" for h in search(corpus, "banjir", language="id"))
+
+
+def test_search_cli_json(corpus: str) -> None:
+    result = runner.invoke(app, ["search", "port strike wage deal", "--db", corpus, "--json", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0]["rank"] == 1 and "port" in lines[0]["title"].lower()
+    shown = runner.invoke(app, ["search", "Qatar mediation", "--db", corpus])
+    assert shown.exit_code == 0 and "Qatar" in shown.stdout
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+def test_export_reads_back_with_the_same_rows(corpus: str, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"articles.{fmt}"
+    count = export_articles(corpus, fmt, out)  # type: ignore[arg-type]
+    total = run_query(corpus, "SELECT count(*) FROM articles").rows[0][0]
+    assert count == total
+    reader = {"parquet": "read_parquet", "jsonl": "read_json_auto", "csv": "read_csv_auto"}[fmt]
+    assert duckdb.sql(f"SELECT count(*) FROM {reader}('{out}')").fetchone() == (total,)
+    if fmt == "parquet":
+        table = pq.read_table(out)
+        assert table.num_rows == total
+        types = dict(zip(table.schema.names, (str(t) for t in table.schema.types), strict=True))
+        assert types["authors"] == "list<element: string>" and types["published_at"].startswith("timestamp")
+        assert types["related_links"].startswith("list<element: struct<text: string, url: string>>")
+        again = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{out}')").fetchall()
+        assert {r[0]: r[1] for r in again}["tags"] == "VARCHAR[]"
+
+
+def test_export_cli_filters(corpus: str, tmp_path: Path) -> None:
+    out = tmp_path / "de.parquet"
+    result = runner.invoke(app, ["export", "--format", "parquet", "--out", str(out), "--lang", "de", "--db", corpus])
+    assert result.exit_code == 0, result.output
+    languages = {r[0] for r in duckdb.sql(f"SELECT DISTINCT language FROM read_parquet('{out}')").fetchall()}
+    assert languages == {"de"}
+
+
+def test_stats_and_show(corpus: str) -> None:
+    stats = runner.invoke(app, ["stats", "--db", corpus])
+    assert stats.exit_code == 0 and "golden" in stats.stdout and "database size" in stats.stdout
+    url = load_expected("klaten-flashback")["canonical_url"]
+    shown = runner.invoke(app, ["show", url, "--db", corpus])
+    assert shown.exit_code == 0, shown.output
+    assert "versions" in shown.stdout and "fetches" in shown.stdout and "Qatar" in shown.stdout
+    missing = runner.invoke(app, ["show", "https://nowhere.example/x", "--db", corpus])
+    assert missing.exit_code == 1
+
+
+def test_an_older_database_upgrades_without_losing_data(tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db), config={"storage_compatibility_version": "v1.4.0"})
+    applied_versions(con)
+    for migration in MIGRATIONS[:2]:  # the schema as the previous release left it
+        for statement in migration.statements:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [migration.version, migration.name, datetime.now(UTC)])  # fmt: skip
+    article: Article = _extracted("klaten-flashback").article
+    article = dataclasses.replace(article, content_hash=content_hash(article))
+    con.execute(
+        "INSERT INTO articles (url_key, canonical_url, url, title, body_text, word_count, content_hash, "
+        "extractor_version, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), now())",
+        [article.url_key, article.canonical_url, article.url, article.title, article.body_text, article.word_count,
+         article.content_hash, "newsflow-1"],
+    )  # fmt: skip
+    con.close()
+    with write_connection(db) as upgraded:
+        assert applied_versions(upgraded) == {m.version for m in MIGRATIONS}
+    assert run_query(db, "SELECT title FROM articles").rows == ((article.title,),)
+    assert run_query(db, "SELECT count(*), min(extractor_version) FROM article_versions").rows == ((1, "newsflow-1"),)
+    assert run_query(db, "SELECT count(*) FROM articles_daily").rows[0][0] >= 1
+    comments = run_query(db, "SELECT comment FROM duckdb_tables() WHERE table_name = 'articles'").rows
+    assert "url_key" in str(comments[0][0])
