@@ -86,3 +86,21 @@ def test_include_and_exclude_patterns() -> None:
     assert source.wants("https://x.example/news/a-b-c")
     assert not source.wants("https://x.example/sport/a-b-c")
     assert not source.wants("https://x.example/news/live/a-b-c")
+
+
+def test_dated_archive_pages_for_a_backfill_window() -> None:
+    from datetime import date
+
+    source = Source(name="s", feeds=["https://x.example/f"], archive_urls=["https://x.example/{yyyy}/{mm}/{dd}/"])
+    pages = source.archive_pages(date(2026, 2, 27), date(2026, 3, 2))
+    assert pages == [
+        ("https://x.example/2026/03/01/", date(2026, 3, 1)),
+        ("https://x.example/2026/02/28/", date(2026, 2, 28)),
+        ("https://x.example/2026/02/27/", date(2026, 2, 27)),
+    ]
+    monthly = Source(name="m", feeds=["https://x.example/f"], archive_urls=["https://x.example/archive/{yyyy}-{mm}/"])
+    assert [u for u, _ in monthly.archive_pages(date(2026, 1, 30), date(2026, 2, 3))] == [
+        "https://x.example/archive/2026-02/", "https://x.example/archive/2026-01/",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="yyyy"):
+        Source(name="b", feeds=["https://x.example/f"], archive_urls=["https://x.example/archive/"])
