@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
 from extractors.errors import FeedError, NewsflowError
-from extractors.records import Discovered, Failure, FetchedPage, NotModified, Validators
+from extractors.records import Attempt, Discovered, Failure, FetchedPage, NotModified, Validators
 from flows.feeds import article_entries_from_feed, feed_links_from_page
 from flows.fetcher import Fetcher
 from flows.links import article_links_from_page
@@ -32,6 +32,8 @@ class DiscoveryResult:
     articles: tuple[Discovered, ...]
     documents: tuple[FetchedPage | NotModified, ...]
     failures: tuple[Failure, ...]
+    robots: tuple[Attempt, ...] = ()
+    """robots.txt requests made on the way (not failures of the run, whatever they returned)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +114,9 @@ async def discover(
             sitemaps += [s for s in rules.sitemaps if s not in sitemaps]
     found += await _walk_sitemaps(run, sitemaps, window)
 
-    return DiscoveryResult(_select(source, found, window), tuple(run.documents), tuple(run.failures))
+    return DiscoveryResult(
+        _select(source, found, window), tuple(run.documents), tuple(run.failures), tuple(fetcher.robots_log)
+    )
 
 
 async def _walk_sitemaps(run: _Run, roots: list[str], window: Window) -> list[Discovered]:

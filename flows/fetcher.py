@@ -156,6 +156,8 @@ class Fetcher:
         self._global = asyncio.Semaphore(policy.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self.robots = RobotsCache(self._load_robots)
+        self.robots_log: list[Attempt] = []
+        """robots.txt requests this fetcher made (discovery records them in ``fetches``)."""
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -176,16 +178,26 @@ class Fetcher:
         await PACER.wait(_host(url), interval)
 
     async def _load_robots(self, url: str) -> RobotsRules:
+        started, at = time.monotonic(), datetime.now(UTC)
+
+        def log(status: int | None, size: int | None, outcome: str, error: str | None = None) -> None:
+            elapsed = int((time.monotonic() - started) * 1000)
+            self.robots_log.append(Attempt(url, 1, at, status, size, elapsed, outcome, error, url))
+
         try:
             response = await self._get(url, {}, ROBOTS_MAX_BYTES, rules=None)
-        except BlockedAddress:
+        except BlockedAddress as error:
+            log(None, None, error.outcome, error.reason)
             raise
         except FetchError as error:
+            status = getattr(error, "status", None)
+            log(status, None, "robots" if isinstance(error, HTTPStatusError) else error.outcome, error.reason)
             if isinstance(error, HTTPStatusError | ServerError):
                 return parse_robots(error.status, b"")
             if isinstance(error, TooLarge):
                 return RobotsRules(None)  # an absurd robots.txt is ignored rather than obeyed
             return parse_robots(None, b"", f"robots.txt unreachable: {error.reason}")
+        log(response.status, len(response.body), "robots")
         return parse_robots(response.status, response.body)
 
     async def _get(

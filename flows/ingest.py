@@ -117,7 +117,7 @@ def store_batch_task(
 def store_discovery_task(
     db: str, run_id: str, source: str | None, result: DiscoveryResult, remember_versions: bool
 ) -> None:
-    store_discovery(db, run_id, source, result.documents, result.failures, remember_versions)
+    store_discovery(db, run_id, source, result.documents, result.failures, remember_versions, result.robots)
 
 
 def _normalise_inputs(urls: Sequence[str]) -> tuple[list[str], list[Failure]]:

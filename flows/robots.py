@@ -8,6 +8,8 @@ the site may be struggling.  ``Crawl-delay`` and ``Sitemap:`` lines are kept.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -56,8 +58,15 @@ def robots_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/robots.txt"
 
 
+ROBOTS_TTL_SECONDS = 3600.0
+_shared: dict[str, tuple[float, RobotsRules]] = {}
+_shared_lock = threading.Lock()
+
+
 class RobotsCache:
-    """One robots.txt request per host and fetcher, shared by concurrent requests."""
+    """One robots.txt request per host: shared by concurrent requests, and by every fetcher of the
+    process for an hour (fetch batches of a run ask once).  An unreachable robots.txt is not shared,
+    so the next batch asks again."""
 
     def __init__(self, load: Callable[[str], Awaitable[RobotsRules]]) -> None:
         self._load = load
@@ -65,6 +74,14 @@ class RobotsCache:
 
     async def for_url(self, url: str) -> RobotsRules:
         key = robots_url(url)
+        with _shared_lock:
+            cached = _shared.get(key)
+        if cached is not None and time.monotonic() - cached[0] < ROBOTS_TTL_SECONDS:
+            return cached[1]
         if key not in self._rules:
             self._rules[key] = asyncio.ensure_future(self._load(key))
-        return await self._rules[key]
+        rules = await self._rules[key]
+        if rules.unreachable is None:
+            with _shared_lock:
+                _shared[key] = (time.monotonic(), rules)
+        return rules

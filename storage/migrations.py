@@ -217,7 +217,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """
             CREATE VIEW failures_recent AS
             SELECT * FROM fetches
-            WHERE outcome NOT IN ('new', 'updated', 'unchanged', 'not_modified', 'fetched')
+            WHERE outcome NOT IN ('new', 'updated', 'unchanged', 'not_modified', 'fetched', 'robots')
               AND fetched_at >= now() - INTERVAL 7 DAY
             """,
             *(f"COMMENT ON TABLE {table} IS {_sql_text(text)}" for table, text in TABLE_COMMENTS),

@@ -359,6 +359,7 @@ def store_discovery(
     documents: Sequence[FetchedPage | NotModified],
     failures: Sequence[Failure],
     remember_versions: bool,
+    robots: Sequence[Attempt] = (),
 ) -> None:
     """Log the feeds, sitemaps and start pages a run fetched; keep their validators if asked.
 
@@ -369,6 +370,7 @@ def store_discovery(
     pages = [d for d in documents if isinstance(d, FetchedPage)]
     unchanged = [d for d in documents if isinstance(d, NotModified)]
     rows = fetch_rows(run_id, source, pages, [], failures, unchanged, stage="discover")
+    rows += _attempt_rows(run_id, source, "robots", robots, None)
     with write_connection(db_path) as con:
         _write_fetch_rows(con, rows)
         if remember_versions:

@@ -42,8 +42,12 @@ def test_requests_per_second_is_never_exceeded(logged_site: str, tmp_path: Path)
     sources.write_text(
         demo_source_toml(logged_site).replace("requests_per_second = 20", "requests_per_second = 2"), encoding="utf-8"
     )
-    report = ingest(sources_file=str(sources), sources=["demo"], db=str(tmp_path / "rate.duckdb"))
+    db = str(tmp_path / "rate.duckdb")
+    report = ingest(sources_file=str(sources), sources=["demo"], db=db)
     assert report.new == len(demo_article_paths()) and report.failed == 0
+    # robots.txt was asked once for the whole run, and that request is in the fetch log too
+    robots = run_query(db, "SELECT url, status, outcome FROM fetches WHERE stage = 'robots'").rows
+    assert robots == ((f"{logged_site}/robots.txt", 200, "robots"),)
     times = sorted(LoggingHandler.log)
     assert len(times) >= 10  # robots.txt, home page, feed, sitemap and six articles
     # no window of one second ever holds more than two requests
