@@ -352,23 +352,40 @@ _BYLINE_TEXT_XPATH = (
 )
 
 
+# "Sarah Johnson, Harbour Wire": the agency or paper credited next to a person is not an author
+_ORGANISATION = re.compile(
+    r"\b(?:wire|news|newswire|agency|press|media|herald|gazette|tribune|reuters|afp|dpa|antara|"
+    r"associated press|bernama|xinhua|kyodo|efe|ansa|redaksi|redaktion|rédaction|redacción|redação|redazione)\b",
+    re.IGNORECASE,
+)
+
+
+def _people_first(names: list[str], site: str | None) -> tuple[str, ...]:
+    unique = _unique(names)
+    people = tuple(
+        n for n in unique if not _ORGANISATION.search(n) and (site is None or n.casefold() != site.casefold())
+    )
+    return people or unique
+
+
 def authors(sig: PageSignals) -> Sourced:
+    site = site_name(sig)[0]
     names = _ld_author_names(sig.ld("author"))
     if names:
-        return _unique(names), "jsonld"
+        return _people_first(names, site), "jsonld"
     for key in ("author", "article:author", "dc.creator", "parsely-author", "sailthru.author", "byl"):
         for value in sig.meta_all(key):
             if not value.startswith("http"):
                 names.extend(clean_author_names(value))
         if names:
-            return _unique(names), "meta"
+            return _people_first(names, site), "meta"
     for xpath in (_BYLINE_XPATH, _BYLINE_TEXT_XPATH):
         for element in sig.tree.xpath(xpath):
             if not _outside_foreign(element):
                 continue
             names = clean_author_names(element.text_content())
             if names:
-                return _unique(names), "html"
+                return _people_first(names, site), "html"
     return (), None
 
 

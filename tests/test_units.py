@@ -101,3 +101,14 @@ def test_running_prose_with_a_marker_word_is_kept() -> None:
 def test_page_without_text_raises() -> None:
     with pytest.raises(NoArticleContent):
         extract_html(b"<html><body><nav><a href='/'>Home</a></nav></body></html>", "https://x.example/")
+
+
+def test_an_agency_credited_beside_a_reporter_is_not_an_author() -> None:
+    html = (
+        b"<html><head><meta name='author' content='Sarah Johnson, Harbour Wire'><title>T</title></head><body><article>"
+        + b"<p>Dock workers voted on Thursday to end a nine-day strike after accepting a pay rise.</p>" * 5
+        + b"</article></body></html>"
+    )
+    assert extract_html(html, "https://x.example/a").authors == ("Sarah Johnson",)
+    alone = html.replace(b"Sarah Johnson, Harbour Wire", b"Harbour Wire")
+    assert extract_html(alone, "https://x.example/a").authors == ("Harbour Wire",)  # nobody else to credit
