@@ -28,7 +28,7 @@ from extractors.sites.rules import body_subtree, byline_text, drop_furniture, ru
 from extractors.urls import url_key
 
 #: Bump when a change alters what the extractor returns for the same page.
-EXTRACTOR_REVISION = "2"
+EXTRACTOR_REVISION = "3"
 EXTRACTOR_VERSION = f"newsflow-{EXTRACTOR_REVISION}+trafilatura-{trafilatura.__version__}"
 
 
