@@ -23,6 +23,7 @@ from extractors.records import Failure
 from flows.fetcher import FetchPolicy
 from flows.ingest import _batches, crawl, plan_source, plan_urls, window_for
 from flows.runs import IngestReport, RunBook
+from flows.session import fetch_session
 from flows.settings import load_settings
 from flows.sources import Source, load_sources, select_sources
 from flows.writer_guard import single_writer
@@ -136,11 +137,12 @@ def backfill(
             base = FetchPolicy.from_settings(settings)
             window = window_for(since, until, until_inclusive=True)
             refresh = mode == "refresh"
-            work = [plan_source(source, base, db_path, window, refresh, max_articles) for source in chosen]
-            if urls:
-                by_hand, _bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
-                work.append(by_hand)
-            crawl(book, work, settings.batch_size, progress=True)
+            with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
+                work = [plan_source(s, base, db_path, window, refresh, max_articles, book.run_id) for s in chosen]
+                if urls:
+                    by_hand, _bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+                    work.append(by_hand)
+                crawl(book, work, settings.batch_size, progress=True)
     except NewsflowError as error:
         book.fail(error)
         raise

@@ -81,6 +81,7 @@ async def discover(
     """Every article URL the source's feeds, sitemaps and start pages list (not yet filtered for known ones)."""
     window = window or Window()
     run = _Run(fetcher, validators)
+    robots_seen = len(fetcher.robots_log)  # a run's fetcher may have served other sources before
     found: list[Discovered] = []
     feeds = list(source.feeds)
 
@@ -115,7 +116,8 @@ async def discover(
     found += await _walk_sitemaps(run, sitemaps, window)
 
     return DiscoveryResult(
-        _select(source, found, window), tuple(run.documents), tuple(run.failures), tuple(fetcher.robots_log)
+        _select(source, found, window), tuple(run.documents), tuple(run.failures),
+        tuple(fetcher.robots_log[robots_seen:]),
     )
 
 

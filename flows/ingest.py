@@ -27,6 +27,7 @@ from extractors.urls import normalize_url
 from flows.discovery import DiscoveryResult, Window, discover
 from flows.fetcher import Fetcher, FetchPolicy, FetchResult, fetch_all, run_sync
 from flows.runs import IngestReport, RunBook, SourceReport
+from flows.session import fetch_session, session_for
 from flows.settings import load_settings
 from flows.sources import Source, load_sources, select_sources
 from flows.writer_guard import single_writer
@@ -59,9 +60,12 @@ def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
 
 @task(name="discover-source", cache_policy=NO_CACHE)
 def discover_source(
-    source: Source, policy: FetchPolicy, validators: dict[str, Validators], window: Window
+    source: Source, policy: FetchPolicy, validators: dict[str, Validators], window: Window, run_id: str | None = None
 ) -> DiscoveryResult:
     """Fetch a source's start pages, feeds and sitemaps and list the article URLs they name."""
+    session = session_for(run_id)
+    if session is not None:
+        return session.run(discover(source, session.fetcher(policy), validators, window))
 
     async def main() -> DiscoveryResult:
         async with Fetcher(policy) as fetcher:
@@ -71,7 +75,13 @@ def discover_source(
 
 
 @task(name="fetch-batch", cache_policy=NO_CACHE)
-def fetch_batch(urls: list[str], policy: FetchPolicy, validators: dict[str, Validators]) -> list[FetchResult]:
+def fetch_batch(
+    urls: list[str], policy: FetchPolicy, validators: dict[str, Validators], run_id: str | None = None
+) -> list[FetchResult]:
+    """Fetch one batch through the run's client (or a client of its own outside a run)."""
+    session = session_for(run_id)
+    if session is not None:
+        return session.run(session.fetcher(policy).fetch_many(urls, "html", validators))
     return fetch_all(urls, policy, expect="html", validators=validators)
 
 
@@ -142,12 +152,18 @@ def window_for(since: date | None, until: date | None, until_inclusive: bool = F
 
 
 def plan_source(
-    source: Source, base: FetchPolicy, db: str, window: Window, refresh: bool, max_articles: int | None = None
+    source: Source,
+    base: FetchPolicy,
+    db: str,
+    window: Window,
+    refresh: bool,
+    max_articles: int | None = None,
+    run_id: str | None = None,
 ) -> Work:
     """Discover a source's article URLs and choose the ones to fetch: unseen (unless refresh), newest first."""
     policy = source.fetch_policy(base)
     seeds = [*source.start_urls, *source.feeds, *source.sitemaps]
-    result = discover_source(source, policy, validators_for(db, seeds), window)
+    result = discover_source(source, policy, validators_for(db, seeds), window, run_id)
     found = [d.url for d in result.articles]
     known = set() if refresh else known_urls(db, found)
     fresh = [u for u in found if u not in known]
@@ -185,7 +201,7 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, report: SourceReport)
     logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)", name, len(item.urls), item.skipped)
     transient = False
     for batch in _batches(item.urls, batch_size):
-        results = fetch_batch(batch, item.policy, validators_for(book.db, batch))
+        results = fetch_batch(batch, item.policy, validators_for(book.db, batch), book.run_id)
         pages = [r for r in results if isinstance(r, FetchedPage)]
         unchanged = [r for r in results if isinstance(r, NotModified)]
         fetch_failures = [r for r in results if isinstance(r, Failure)]
@@ -249,35 +265,36 @@ def ingest(
     })  # fmt: skip
     book.start()
     try:
-        base = FetchPolicy.from_settings(settings)
-        window = window_for(since, until)
-        work: list[Work] = []
-        path = sources_file or settings.sources
-        if path and (sources or not (urls or feeds)):
-            chosen = select_sources(load_sources(path), [n for n in sources or [] if n != "all"])
-            book.remember_sources(chosen)
-            for source in chosen:
-                work.append(plan_source(source, base, db_path, window, refresh))
-        if feeds:
-            # feeds given by hand: just their entries, not the whole site's sitemaps
-            adhoc = Source(
-                name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
-                respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
-            )  # fmt: skip
-            planned = plan_source(adhoc, base, db_path, window, refresh)
-            unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
-            work.append(dataclasses.replace(planned, policy=unpaced))
-        bad: list[Failure] = []
-        if urls:
-            by_hand, bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
-            work.append(by_hand)
-        if bad:
-            with single_writer(db_path):
-                store_batch_task(db_path, book.run_id, [], [], bad, [], None)
-        crawl(book, work, settings.batch_size)
-        if bad:
-            with book.source("invalid") as report:
-                report.failures.update(f.outcome for f in bad)
+        with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
+            base = FetchPolicy.from_settings(settings)
+            window = window_for(since, until)
+            work: list[Work] = []
+            path = sources_file or settings.sources
+            if path and (sources or not (urls or feeds)):
+                chosen = select_sources(load_sources(path), [n for n in sources or [] if n != "all"])
+                book.remember_sources(chosen)
+                for source in chosen:
+                    work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id))
+            if feeds:
+                # feeds given by hand: just their entries, not the whole site's sitemaps
+                adhoc = Source(
+                    name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
+                    respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
+                )  # fmt: skip
+                planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id)
+                unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
+                work.append(dataclasses.replace(planned, policy=unpaced))
+            bad: list[Failure] = []
+            if urls:
+                by_hand, bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+                work.append(by_hand)
+            if bad:
+                with single_writer(db_path):
+                    store_batch_task(db_path, book.run_id, [], [], bad, [], None)
+            crawl(book, work, settings.batch_size)
+            if bad:
+                with book.source("invalid") as report:
+                    report.failures.update(f.outcome for f in bad)
     except NewsflowError as error:
         book.fail(error)
         raise

@@ -86,3 +86,24 @@ def test_cli_reports_a_bad_sources_file_before_running(tmp_path: Path) -> None:
     assert str(bad) in result.stderr and "source 'x', field concurrency" in result.stderr
     missing = runner.invoke(app, ["ingest", "--source", "demo", "--db", str(tmp_path / "x.duckdb")])
     assert missing.exit_code == 2 and "sources file" in missing.stderr
+
+
+def test_one_http_client_per_source_for_the_whole_run(
+    site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows import fetcher as fetcher_module
+
+    created: list[object] = []
+    original = fetcher_module.Fetcher.__init__
+
+    def counting(self: fetcher_module.Fetcher, *args: object, **kwargs: object) -> None:
+        created.append(self)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fetcher_module.Fetcher, "__init__", counting)
+    monkeypatch.setenv("NEWSFLOW_BATCH_SIZE", "3")  # the demo's articles take three batches
+    sources = tmp_path / "sources.toml"
+    sources.write_text(demo_source_toml(site), encoding="utf-8")
+    report = ingest(sources_file=str(sources), sources=["demo"], refresh=True, db=str(tmp_path / "one.duckdb"))
+    assert report.requested == len(demo_article_paths()) > 6
+    assert len(created) == 1  # discovery and every fetch batch shared one client

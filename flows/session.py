@@ -1,0 +1,73 @@
+"""One HTTP client per run: an event-loop thread holding a fetcher per fetch policy for the whole run.
+
+Batch tasks are plain synchronous Prefect tasks; without a session each would
+open (and close) its own httpx client, losing kept-alive connections and the
+robots.txt answers between batches.  A run opens one ``FetchSession``; its
+tasks look it up by run id and submit their coroutines to its loop.  A task
+that runs where no session exists (a retry in another process) falls back to
+a client of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from flows.fetcher import Fetcher, FetchPolicy
+
+T = TypeVar("T")
+
+
+class FetchSession:
+    """An event loop in a thread of its own, and one ``Fetcher`` (httpx client) per policy."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="newsflow-fetch", daemon=True)
+        self._thread.start()
+        self._fetchers: dict[FetchPolicy, Fetcher] = {}
+        self._lock = threading.Lock()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the session's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def fetcher(self, policy: FetchPolicy) -> Fetcher:
+        """The run's fetcher for ``policy`` (each source's politeness and network allowances)."""
+
+        async def make() -> Fetcher:
+            return Fetcher(policy)
+
+        with self._lock:
+            if policy not in self._fetchers:
+                self._fetchers[policy] = self.run(make())
+            return self._fetchers[policy]
+
+    def close(self) -> None:
+        for fetcher in self._fetchers.values():
+            self.run(fetcher.__aexit__(None, None, None))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+_sessions: dict[str, FetchSession] = {}
+
+
+@contextmanager
+def fetch_session(run_id: str) -> Iterator[FetchSession]:
+    """Open the run's session; batch tasks of the run find it with ``session_for``."""
+    session = FetchSession()
+    _sessions[run_id] = session
+    try:
+        yield session
+    finally:
+        _sessions.pop(run_id, None)
+        session.close()
+
+
+def session_for(run_id: str | None) -> FetchSession | None:
+    return _sessions.get(run_id) if run_id else None
