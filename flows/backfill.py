@@ -21,7 +21,7 @@ from extractors import ExtractOptions, extract_article
 from extractors.errors import ConfigError, ExtractionError, NewsflowError
 from extractors.records import Failure
 from flows.fetcher import FetchPolicy
-from flows.ingest import _batches, crawl, plan_source, plan_urls, window_for
+from flows.ingest import STORE_RETRIES, _batches, crawl, plan_source, plan_urls, window_for
 from flows.runs import IngestReport, RunBook
 from flows.session import fetch_session
 from flows.settings import load_settings
@@ -46,7 +46,7 @@ def reextract_batch(db: str, url_keys: list[str], options: ExtractOptions) -> tu
     return extracted, failures
 
 
-@task(name="store-reextracted", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
+@task(name="store-reextracted", **STORE_RETRIES)
 def store_reextracted(db: str, run_id: str, extracted: list[Extracted], failures: list[Failure]) -> BatchCounts:
     return store_batch(db, run_id, [], extracted, failures, record_fetches=False)
 
@@ -126,7 +126,7 @@ def backfill(
         path = sources_file or settings.sources
         chosen: tuple[Source, ...] = ()
         if path:
-            chosen = select_sources(load_sources(path), [n for n in sources or [] if n != "all"])
+            chosen = select_sources(load_sources(path), sources)
             book.remember_sources(chosen)
         elif sources:
             raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")

@@ -11,7 +11,7 @@ import threading
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -153,7 +153,7 @@ def ingest(
             errors.print("[bold red]error:[/] give article URLs, --feed URLs or --sources (with --source names)")
             raise typer.Exit(2)
         if path:
-            select_sources(load_sources(path), [n for n in source or [] if n != "all"])  # a bad file stops here
+            select_sources(load_sources(path), source)  # a bad file stops here
         report = ingest_flow(
             urls=list(urls or []), feeds=list(feed or []), sources_file=path, sources=list(source or []),
             since=since.date() if since else None, until=until.date() if until else None, refresh=refresh,
@@ -169,6 +169,15 @@ def ingest(
 SourcesOption = Annotated[
     str | None, typer.Option("--sources", help="sources.toml (default: $NEWSFLOW_SOURCES).", show_default=False)
 ]
+
+
+def _choice(value: str, allowed: Any, option: str) -> Any:
+    """``value`` if it is one of the ``Literal`` type's values, else a usage error (exit 2) naming them."""
+    choices = get_args(allowed)
+    if value not in choices:
+        errors.print(f"[bold red]error:[/] {option} must be {', '.join(choices[:-1])} or {choices[-1]}, not {value!r}")
+        raise typer.Exit(2)
+    return value
 
 
 def _sources_path(sources_file: str | None) -> str:
@@ -198,14 +207,12 @@ def backfill(
     from flows.backfill import Mode
     from flows.backfill import backfill as backfill_flow
 
-    if mode not in get_args(Mode):
-        errors.print(f"[bold red]error:[/] --mode must be new, refresh or reextract, not {mode!r}")
-        raise typer.Exit(2)
+    chosen_mode = _choice(mode, Mode, "--mode")
     try:
         path = _sources_path(sources_file) if (source or sources_file or load_settings().sources) else None
         first, last = (since.date() if since else None), (until.date() if until else None)
         report = backfill_flow(
-            sources=list(source or []), since=first, until=last, urls=list(url or []), mode=cast(Mode, mode),
+            sources=list(source or []), since=first, until=last, urls=list(url or []), mode=chosen_mode,
             max_articles=max_articles, sources_file=path, db=db,
         )  # fmt: skip
     except NewsflowError as error:
@@ -376,12 +383,10 @@ def export(
     """Export articles to Parquet, JSON Lines or CSV, streamed by DuckDB (never all in memory)."""
     from storage.queries import ExportFormat, export_articles
 
-    if fmt not in get_args(ExportFormat):
-        errors.print(f"[bold red]error:[/] --format must be parquet, jsonl or csv, not {fmt!r}")
-        raise typer.Exit(2)
+    chosen_format = _choice(fmt, ExportFormat, "--format")
     try:
         count = export_articles(
-            db or load_settings().db, cast(ExportFormat, fmt), out, since.date() if since else None,
+            db or load_settings().db, chosen_format, out, since.date() if since else None,
             until.date() if until else None, source, lang,
         )  # fmt: skip
     except NewsflowError as error:

@@ -11,6 +11,7 @@ fetched and the failures met, as values.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -65,8 +66,7 @@ class _Run:
     async def get(self, url: str, expect: str) -> FetchedPage | None:
         result = await self.fetcher.fetch(url, "html" if expect == "html" else "feed", self.validators.get(url))
         if isinstance(result, Failure):
-            self.failures.append(Failure(result.url, "discover", result.outcome, result.reason, result.transient,
-                                         result.status, result.at, result.attempts))  # fmt: skip
+            self.failures.append(dataclasses.replace(result, stage="discover"))
             return None
         self.documents.append(result)
         return result if isinstance(result, FetchedPage) else None

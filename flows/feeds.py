@@ -81,11 +81,6 @@ def article_entries_from_feed(page: FetchedPage, max_bytes: int = 10 * 1024 * 10
     return found
 
 
-def article_urls_from_feed(page: FetchedPage) -> list[str]:
-    """Entry links of a fetched feed, normalised and in feed order."""
-    return [d.url for d in article_entries_from_feed(page)]
-
-
 def feed_links_from_page(page: FetchedPage) -> list[str]:
     """Feeds a page advertises with ``<link rel=alternate type=application/rss+xml …>``."""
     try:

@@ -53,6 +53,16 @@ def _only_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
     return isinstance(error, NewsflowError) and error.transient
 
 
+#: How every task that writes the database is retried: only for transient infrastructure errors
+#: (a locked database); per-URL retries live in the fetcher.
+STORE_RETRIES: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": 3,
+    "retry_delay_seconds": [2, 5, 15],
+    "retry_condition_fn": _only_transient,
+}
+
+
 def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
@@ -98,13 +108,7 @@ def extract_batch(pages: list[FetchedPage], options: ExtractOptions) -> tuple[li
     return extracted, failures
 
 
-@task(
-    name="store-batch",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
-    retry_condition_fn=_only_transient,
-)
+@task(name="store-batch", **STORE_RETRIES)
 def store_batch_task(
     db: str,
     run_id: str,
@@ -117,13 +121,7 @@ def store_batch_task(
     return store_batch(db, run_id, pages, extracted, failures, not_modified, source)
 
 
-@task(
-    name="store-discovery",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
-    retry_condition_fn=_only_transient,
-)
+@task(name="store-discovery", **STORE_RETRIES)
 def store_discovery_task(
     db: str, run_id: str, source: str | None, result: DiscoveryResult, remember_versions: bool
 ) -> None:
@@ -271,7 +269,7 @@ def ingest(
             work: list[Work] = []
             path = sources_file or settings.sources
             if path and (sources or not (urls or feeds)):
-                chosen = select_sources(load_sources(path), [n for n in sources or [] if n != "all"])
+                chosen = select_sources(load_sources(path), sources)
                 book.remember_sources(chosen)
                 for source in chosen:
                     work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id))

@@ -197,7 +197,8 @@ def load_sources(path: str | Path) -> tuple[Source, ...]:
 
 
 def select_sources(sources: tuple[Source, ...], names: list[str] | None) -> tuple[Source, ...]:
-    """The named sources (all when no names), in file order; an unknown name is a ConfigError."""
+    """The named sources (all when no names or "all"), in file order; an unknown name is a ConfigError."""
+    names = [n for n in names or [] if n != "all"]
     if not names:
         return sources
     known = {s.name for s in sources}
