@@ -9,7 +9,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ from flows.settings import load_settings
 
 if TYPE_CHECKING:
     from flows.page_inputs import PageOutcome
+    from flows.runs import IngestReport
 
 app = typer.Typer(
     name="newsflow",
@@ -44,6 +45,22 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", help="DuckDB file (default: $NEWSFLOW_DB or ./newsflow.duckdb).", show_default=False),
 ]
+
+
+SourcesOption = Annotated[
+    str | None, typer.Option("--sources", help="sources.toml (default: $NEWSFLOW_SOURCES).", show_default=False)
+]
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
+
+def _print_report(report: IngestReport) -> None:
+    """A run's counts as JSON; exit 1 when some URL failed (the run itself completed)."""
+    console.print_json(json.dumps(asdict(report)))
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def _fail(error: NewsflowError, code: int = 1) -> typer.Exit:
@@ -124,10 +141,7 @@ def demo(
 def ingest(
     urls: Annotated[list[str] | None, typer.Argument(help="Article page URLs.", show_default=False)] = None,
     feed: Annotated[list[str] | None, typer.Option("--feed", help="RSS/Atom/JSON feed URL (repeatable).")] = None,
-    sources_file: Annotated[
-        str | None,
-        typer.Option("--sources", help="sources.toml (default: $NEWSFLOW_SOURCES).", show_default=False),
-    ] = None,
+    sources_file: SourcesOption = None,
     source: Annotated[
         list[str] | None, typer.Option("--source", help="A source in the file (repeatable; default: all).")
     ] = None,
@@ -156,19 +170,12 @@ def ingest(
             select_sources(load_sources(path), source)  # a bad file stops here
         report = ingest_flow(
             urls=list(urls or []), feeds=list(feed or []), sources_file=path, sources=list(source or []),
-            since=since.date() if since else None, until=until.date() if until else None, refresh=refresh,
+            since=_day(since), until=_day(until), refresh=refresh,
             db=db or settings.db,
         )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
-    console.print_json(json.dumps(asdict(report)))
-    if report.failed:
-        raise typer.Exit(1)
-
-
-SourcesOption = Annotated[
-    str | None, typer.Option("--sources", help="sources.toml (default: $NEWSFLOW_SOURCES).", show_default=False)
-]
+    _print_report(report)
 
 
 def _choice(value: str, allowed: Any, option: str) -> Any:
@@ -210,16 +217,13 @@ def backfill(
     chosen_mode = _choice(mode, Mode, "--mode")
     try:
         path = _sources_path(sources_file) if (source or sources_file or load_settings().sources) else None
-        first, last = (since.date() if since else None), (until.date() if until else None)
         report = backfill_flow(
-            sources=list(source or []), since=first, until=last, urls=list(url or []), mode=chosen_mode,
+            sources=list(source or []), since=_day(since), until=_day(until), urls=list(url or []), mode=chosen_mode,
             max_articles=max_articles, sources_file=path, db=db,
         )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
-    console.print_json(json.dumps(asdict(report)))
-    if report.failed:
-        raise typer.Exit(1)
+    _print_report(report)
 
 
 @app.command()
@@ -347,8 +351,7 @@ def search(
 
     try:
         hits = run_search(
-            db or load_settings().db, text, source, since.date() if since else None, until.date() if until else None,
-            lang, limit,
+            db or load_settings().db, text, source, _day(since), _day(until), lang, limit,
         )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
@@ -386,8 +389,7 @@ def export(
     chosen_format = _choice(fmt, ExportFormat, "--format")
     try:
         count = export_articles(
-            db or load_settings().db, chosen_format, out, since.date() if since else None,
-            until.date() if until else None, source, lang,
+            db or load_settings().db, chosen_format, out, _day(since), _day(until), source, lang,
         )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
