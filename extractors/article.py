@@ -67,7 +67,7 @@ def extract_html(
         drop_furniture(rules, tree)
     site, provenance["site_name"] = metadata.site_name(signals)
     title, provenance["title"] = metadata.title(signals, site)
-    authors, provenance["authors"] = metadata.authors(signals)
+    authors, provenance["authors"] = metadata.authors(signals, site)
     times = metadata.timestamps(signals, zone)
     provenance["published_at"], provenance["modified_at"] = times.published_source, times.modified_source
     if rules is not None:

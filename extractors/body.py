@@ -7,6 +7,7 @@ filters the blocks that are boilerplate only by their words.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -101,7 +102,7 @@ def _blocks_from_body(body: etree._Element) -> list[Block]:
             items = [_inline_text(item) for item in child.iter("item")]
             block = _block("list", [(f"- {text}", links) for text, links in items if text])
             led = len(items) >= 2 and all(_opens_with_link(item) for item in child.iter("item"))
-            blocks.append(Block(block.kind, block.text, block.link_share, led))
+            blocks.append(dataclasses.replace(block, link_led=led))
         elif tag == "quote":
             blocks.append(_block("quote", [_inline_text(child)]))
         elif tag == "table":
@@ -224,7 +225,7 @@ def extract_blocks(tree: lxml.html.HtmlElement, url: str, title: str | None, sta
     for block in blocks:
         text = strip_end_markers(block.text)
         if not is_boilerplate_block(text, title, url):
-            cleaned.append(Block(block.kind, text, block.link_share, block.link_led))
+            cleaned.append(dataclasses.replace(block, text=text))
     _restore_subheadings(cleaned, headings, title, url)
     if standfirst and not is_boilerplate_block(standfirst, title, url):
         wanted = _normalise(standfirst)

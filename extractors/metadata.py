@@ -368,8 +368,8 @@ def _people_first(names: list[str], site: str | None) -> tuple[str, ...]:
     return people or unique
 
 
-def authors(sig: PageSignals) -> Sourced:
-    site = site_name(sig)[0]
+def authors(sig: PageSignals, site: str | None = None) -> Sourced:
+    """Author names, people before the agency or paper (``site``) credited beside them."""
     names = _ld_author_names(sig.ld("author"))
     if names:
         return _people_first(names, site), "jsonld"
