@@ -67,6 +67,9 @@ def parse_html(body: bytes, url: str, header_charset: str | None = None) -> lxml
     text = _XML_DECLARATION.sub("", decode_html(body, header_charset), count=1)
     if not text.strip():
         raise ExtractionError(url, "empty document")
+    if "<" not in text:
+        # binary junk or plain text: parsed as HTML it would come out as a one-paragraph "article"
+        raise ExtractionError(url, "not an HTML document: no markup at all")
     # trafilatura's loader works around libxml2's doctype bug and drops comments and processing
     # instructions; a tree parsed any other way makes its main-content search miss whole sections.
     tree = trafilatura.load_html(text)

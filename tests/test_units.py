@@ -8,7 +8,7 @@ import pytest
 
 from extractors import extract_html
 from extractors.dates import find_visible_dates, get_zone, parse_machine_date
-from extractors.errors import InvalidURL, NoArticleContent
+from extractors.errors import ExtractionError, InvalidURL, NoArticleContent
 from extractors.html import decode_html
 from extractors.metadata import clean_author_names
 from extractors.urls import normalize_url, url_key
@@ -112,3 +112,9 @@ def test_an_agency_credited_beside_a_reporter_is_not_an_author() -> None:
     assert extract_html(html, "https://x.example/a").authors == ("Sarah Johnson",)
     alone = html.replace(b"Sarah Johnson, Harbour Wire", b"Harbour Wire")
     assert extract_html(alone, "https://x.example/a").authors == ("Harbour Wire",)  # nobody else to credit
+
+
+@pytest.mark.parametrize("body", [b"\x00\x01garbage", b"just some plain text, no markup"])
+def test_a_body_without_any_markup_is_refused_clearly(body: bytes) -> None:
+    with pytest.raises(ExtractionError, match="not an HTML document"):
+        extract_html(body, "https://x.example/a")
