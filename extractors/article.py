@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import trafilatura
+from lxml.etree import LxmlError
 
 from extractors import metadata
 from extractors.body import extract_blocks, find_standfirst
 from extractors.boilerplate import cut_related_blocks, prune_tree
+from extractors.budget import time_budget
 from extractors.dates import get_zone
-from extractors.errors import NoArticleContent
+from extractors.errors import ExtractionError, NoArticleContent
 from extractors.html import parse_html
 from extractors.language import detect_language
 from extractors.records import Article, FetchedPage, RelatedLink
@@ -40,6 +42,8 @@ class ExtractOptions:
     """IANA zone for timestamps written without one."""
     language: str | None = None
     """Language hint when the page declares none."""
+    time_budget: float | None = 20.0
+    """Seconds one page may take before it fails with ExtractionTimeout (None: no limit)."""
 
 
 def extract_article(page: FetchedPage, options: ExtractOptions | None = None) -> Article:
@@ -53,8 +57,24 @@ def extract_html(
     options: ExtractOptions | None = None,
     header_charset: str | None = None,
 ) -> Article:
-    """Extract an Article from raw HTML bytes served at ``url``."""
+    """Extract an Article from raw HTML bytes served at ``url``.
+
+    Raises ``ExtractionError`` (or a subclass) and nothing else for any input: what the parsing
+    libraries raise on hostile markup (recursion depth, lxml errors, bad values) is converted, and
+    a page that overruns ``options.time_budget`` raises ``ExtractionTimeout``.
+    """
     options = options or ExtractOptions()
+    try:
+        with time_budget(options.time_budget, url):
+            return _extract(html, url, options, header_charset)
+    except ExtractionError:
+        raise
+    except (RecursionError, MemoryError, ValueError, LxmlError) as exc:
+        # deep nesting, huge documents and malformed values defeat lxml or trafilatura: that page fails
+        raise ExtractionError(url, f"extractor gave up on the page: {type(exc).__name__}: {exc}") from exc
+
+
+def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str | None) -> Article:
     zone = get_zone(options.timezone)
     tree = parse_html(html, url, header_charset)
 

@@ -197,9 +197,9 @@ _FALLBACK_BELOW_CHARS = 500
 
 
 def _main_content(tree: lxml.html.HtmlElement, url: str, *, fast: bool) -> etree._Element | None:
+    # no url: trafilatura would resolve every link's href against it, and nothing reads the hrefs
     document = trafilatura.bare_extraction(
         tree,
-        url=url,
         fast=fast,
         include_comments=False,
         include_tables=True,

@@ -20,7 +20,8 @@ Flows turn these into rows (``fetches``/``runs``) instead of stopping.
     │       ├── BlockedByRobots        robots.txt disallows the URL for our user agent
     │       └── UnreadableFile         a local page file is missing or not valid gzip
     ├── ExtractionError                the page was fetched but is no article
-    │   └── NoArticleContent           no main text found
+    │   ├── NoArticleContent           no main text found
+    │   └── ExtractionTimeout          the page overran its time budget, or the extractor process died on it
     ├── FeedError                      a feed or sitemap we cannot parse
     ├── StorageError                   DuckDB write/read problems
     │   └── DatabaseLocked             another process holds the file (transient)
@@ -125,6 +126,10 @@ class ExtractionError(NewsflowError):
 
 class NoArticleContent(ExtractionError):
     outcome = "no_content"
+
+
+class ExtractionTimeout(ExtractionError):
+    outcome = "extraction_timeout"
 
 
 class FeedError(NewsflowError):

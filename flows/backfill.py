@@ -17,15 +17,17 @@ from urllib.parse import urlsplit
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from extractors import ExtractOptions, extract_article
-from extractors.errors import ConfigError, ExtractionError, NewsflowError
+from extractors import ExtractOptions
+from extractors.errors import ConfigError, NewsflowError
 from extractors.records import Failure
+from flows.extraction_pool import extract_all
 from flows.fetcher import FetchPolicy
-from flows.ingest import STORE_RETRIES, _batches, crawl, plan_source, plan_urls, window_for
+from flows.ingest import STORE_RETRIES, _batches, as_is, crawl, plan_source, plan_urls, split_results, window_for
 from flows.runs import IngestReport, RunBook
 from flows.session import fetch_session
 from flows.settings import load_settings
 from flows.sources import Source, load_sources, select_sources
+from flows.timing import stage
 from flows.writer_guard import single_writer
 from storage.lookups import stored_article_keys, stored_pages
 from storage.writer import BatchCounts, Extracted, store_batch
@@ -34,21 +36,18 @@ Mode = Literal["new", "refresh", "reextract"]
 
 
 @task(name="reextract-batch", cache_policy=NO_CACHE)
-def reextract_batch(db: str, url_keys: list[str], options: ExtractOptions) -> tuple[list[Extracted], list[Failure]]:
+def reextract_batch(
+    db: str, url_keys: list[str], options: ExtractOptions, workers: int = 0, run_id: str | None = None
+) -> tuple[list[Extracted], list[Failure]]:
     """Extract stored raw pages again with the current extractor; reads the database, no network."""
-    extracted: list[Extracted] = []
-    failures: list[Failure] = []
-    for page in stored_pages(db, url_keys):
-        try:
-            extracted.append(Extracted(page, extract_article(page, options)))
-        except ExtractionError as error:
-            failures.append(Failure.from_error("extract", error))
-    return extracted, failures
+    with stage(run_id, "extract"):
+        return split_results(extract_all(stored_pages(db, url_keys), options, workers))
 
 
 @task(name="store-reextracted", **STORE_RETRIES)
 def store_reextracted(db: str, run_id: str, extracted: list[Extracted], failures: list[Failure]) -> BatchCounts:
-    return store_batch(db, run_id, [], extracted, failures, record_fetches=False)
+    with stage(run_id, "store"):
+        return store_batch(db, run_id, [], extracted, failures, record_fetches=False)
 
 
 def _hosts(source: Source) -> list[str]:
@@ -57,7 +56,7 @@ def _hosts(source: Source) -> list[str]:
 
 def _reextract(
     book: RunBook, chosen: Sequence[Source], urls: list[str], since: date | None, until: date | None,
-    max_articles: int | None, timezone: str, batch_size: int,
+    max_articles: int | None, timezone: str, batch_size: int, workers: int,
 ) -> None:  # fmt: skip
     window = window_for(since, until, until_inclusive=True)
     # each source's articles get that source's options (its time zone and language)
@@ -78,9 +77,9 @@ def _reextract(
         with book.source(name) as report:
             report.discovered = len(keys)
             for batch in _batches(keys, batch_size):
-                extracted, failures = reextract_batch(book.db, batch, options)
+                extracted, failures = reextract_batch(book.db, batch, options, workers, book.run_id)
                 with single_writer(book.db):
-                    counts = store_reextracted(book.db, book.run_id, extracted, failures)
+                    counts = store_reextracted(book.db, book.run_id, as_is(extracted), failures)
                 report.fetched += len(extracted) + len(failures)
                 report.new += counts.new
                 report.updated += counts.updated
@@ -132,7 +131,7 @@ def backfill(
             raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
         if mode == "reextract":
             _reextract(book, chosen, list(urls or []), since, until, max_articles, settings.timezone,
-                       settings.batch_size)  # fmt: skip
+                       settings.batch_size, settings.workers())  # fmt: skip
         else:
             base = FetchPolicy.from_settings(settings)
             window = window_for(since, until, until_inclusive=True)
@@ -142,7 +141,7 @@ def backfill(
                 if urls:
                     by_hand, _bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
                     work.append(by_hand)
-                crawl(book, work, settings.batch_size, progress=True)
+                crawl(book, work, settings.batch_size, settings.workers(), progress=True)
     except NewsflowError as error:
         book.fail(error)
         raise

@@ -116,7 +116,9 @@ async def discover(
     found += await _walk_sitemaps(run, sitemaps, window)
 
     return DiscoveryResult(
-        _select(source, found, window), tuple(run.documents), tuple(run.failures),
+        _select(source, found, window),
+        tuple(run.documents),
+        tuple(run.failures),
         tuple(fetcher.robots_log[robots_seen:]),
     )
 
@@ -160,4 +162,3 @@ def _select(source: Source, found: list[Discovered], window: Window) -> tuple[Di
     items = list(unique.values())
     dated = sorted((i for i in items if i.published), key=lambda i: i.published or datetime.min, reverse=True)
     return tuple(dated + [i for i in items if i.published is None])
-

@@ -119,8 +119,11 @@ def _accepts(content_type: str, body_start: bytes, expect: Expect) -> bool:
             return True
         # a missing type is common on small sites: trust the body if it looks like HTML
         return not content_type and body_start.lstrip()[:1] == b"<"
-    return content_type in _FEED_TYPES or content_type in _HTML_TYPES or not content_type or content_type.endswith(
-        ("+xml", "/gzip", "/x-gzip")
+    return (
+        content_type in _FEED_TYPES
+        or content_type in _HTML_TYPES
+        or not content_type
+        or content_type.endswith(("+xml", "/gzip", "/x-gzip"))
     )
 
 
@@ -200,9 +203,7 @@ class Fetcher:
         log(response.status, len(response.body), "robots")
         return parse_robots(response.status, response.body)
 
-    async def _get(
-        self, url: str, headers: Mapping[str, str], max_bytes: int, rules: RobotsRules | None
-    ) -> _Response:
+    async def _get(self, url: str, headers: Mapping[str, str], max_bytes: int, rules: RobotsRules | None) -> _Response:
         """One GET with redirects followed hop by hop; raises a FetchError for anything but 2xx/304."""
         seen = {url}
         current = url

@@ -14,25 +14,31 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.futures import PrefectFuture
+from prefect.utilities.annotations import quote
 
-from extractors import ExtractOptions, extract_article
-from extractors.errors import ExtractionError, InvalidURL, NewsflowError
+from extractors import ExtractOptions
+from extractors.errors import InvalidURL, NewsflowError
 from extractors.records import Failure, FetchedPage, NotModified, Validators
 from extractors.urls import normalize_url
 from flows.discovery import DiscoveryResult, Window, discover
+from flows.extraction_pool import PageResult, extract_all
 from flows.fetcher import Fetcher, FetchPolicy, FetchResult, fetch_all, run_sync
 from flows.runs import IngestReport, RunBook, SourceReport
 from flows.session import fetch_session, session_for
 from flows.settings import load_settings
 from flows.sources import Source, load_sources, select_sources
+from flows.timing import stage
 from flows.writer_guard import single_writer
 from storage.lookups import known_urls, validators_for
 from storage.writer import BatchCounts, Extracted, store_batch, store_discovery
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,12 @@ STORE_RETRIES: dict[str, Any] = {
 }
 
 
+def as_is(value: T) -> T:
+    """``value`` handed to a task untouched: Prefect otherwise walks task arguments looking for futures,
+    rebuilding every dataclass on the way (a batch holds hundreds of pages and none is a future)."""
+    return cast(T, quote(value))
+
+
 def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
@@ -73,15 +85,16 @@ def discover_source(
     source: Source, policy: FetchPolicy, validators: dict[str, Validators], window: Window, run_id: str | None = None
 ) -> DiscoveryResult:
     """Fetch a source's start pages, feeds and sitemaps and list the article URLs they name."""
-    session = session_for(run_id)
-    if session is not None:
-        return session.run(discover(source, session.fetcher(policy), validators, window))
+    with stage(run_id, "discover"):
+        session = session_for(run_id)
+        if session is not None:
+            return session.run(discover(source, session.fetcher(policy), validators, window))
 
-    async def main() -> DiscoveryResult:
-        async with Fetcher(policy) as fetcher:
-            return await discover(source, fetcher, validators, window)
+        async def main() -> DiscoveryResult:
+            async with Fetcher(policy) as fetcher:
+                return await discover(source, fetcher, validators, window)
 
-    return run_sync(main())
+        return run_sync(main())
 
 
 @task(name="fetch-batch", cache_policy=NO_CACHE)
@@ -89,23 +102,32 @@ def fetch_batch(
     urls: list[str], policy: FetchPolicy, validators: dict[str, Validators], run_id: str | None = None
 ) -> list[FetchResult]:
     """Fetch one batch through the run's client (or a client of its own outside a run)."""
-    session = session_for(run_id)
-    if session is not None:
-        return session.run(session.fetcher(policy).fetch_many(urls, "html", validators))
-    return fetch_all(urls, policy, expect="html", validators=validators)
+    with stage(run_id, "fetch"):
+        session = session_for(run_id)
+        if session is not None:
+            return session.run(session.fetcher(policy).fetch_many(urls, "html", validators))
+        return fetch_all(urls, policy, expect="html", validators=validators)
+
+
+def split_results(results: Sequence[PageResult]) -> tuple[list[Extracted], list[Failure]]:
+    """Articles (with their packed pages) apart from the pages that gave none."""
+    extracted: list[Extracted] = []
+    failures: list[Failure] = []
+    for result in results:
+        if isinstance(result.outcome, Failure):
+            failures.append(result.outcome)
+        else:
+            extracted.append(Extracted(result.page, result.outcome, result.packed))
+    return extracted, failures
 
 
 @task(name="extract-batch", cache_policy=NO_CACHE)
-def extract_batch(pages: list[FetchedPage], options: ExtractOptions) -> tuple[list[Extracted], list[Failure]]:
-    extracted: list[Extracted] = []
-    failures: list[Failure] = []
-    for page in pages:
-        try:
-            extracted.append(Extracted(page, extract_article(page, options)))
-        except ExtractionError as error:
-            # report the URL that was asked for, which is what the fetch log is keyed on
-            failures.append(dataclasses.replace(Failure.from_error("extract", error), url=page.url))
-    return extracted, failures
+def extract_batch(
+    pages: list[FetchedPage], options: ExtractOptions, workers: int = 0, run_id: str | None = None
+) -> tuple[list[Extracted], list[Failure]]:
+    """Extract one batch in the run's worker processes (``workers`` 0: in this process)."""
+    with stage(run_id, "extract"):
+        return split_results(extract_all(pages, options, workers))
 
 
 @task(name="store-batch", **STORE_RETRIES)
@@ -118,14 +140,16 @@ def store_batch_task(
     not_modified: list[NotModified],
     source: str | None,
 ) -> BatchCounts:
-    return store_batch(db, run_id, pages, extracted, failures, not_modified, source)
+    with stage(run_id, "store"):
+        return store_batch(db, run_id, pages, extracted, failures, not_modified, source)
 
 
 @task(name="store-discovery", **STORE_RETRIES)
 def store_discovery_task(
     db: str, run_id: str, source: str | None, result: DiscoveryResult, remember_versions: bool
 ) -> None:
-    store_discovery(db, run_id, source, result.documents, result.failures, remember_versions, result.robots)
+    with stage(run_id, "store"):
+        store_discovery(db, run_id, source, result.documents, result.failures, remember_versions, result.robots)
 
 
 def _normalise_inputs(urls: Sequence[str]) -> tuple[list[str], list[Failure]]:
@@ -175,7 +199,7 @@ def plan_urls(urls: Sequence[str], policy: FetchPolicy, options: ExtractOptions)
     return Work(None, policy, options, wanted, 0, None), bad
 
 
-def crawl(book: RunBook, work: list[Work], batch_size: int, progress: bool = False) -> None:
+def crawl(book: RunBook, work: list[Work], batch_size: int, workers: int = 0, progress: bool = False) -> None:
     """Fetch, extract and store every planned URL in batches; count per source in ``book``."""
     handled: set[str] = set()
     planned = []
@@ -190,38 +214,48 @@ def crawl(book: RunBook, work: list[Work], batch_size: int, progress: bool = Fal
         with book.source(item.name or "urls") as report:
             report.discovered = len(item.discovery.articles) if item.discovery else len(item.urls)
             report.skipped = item.skipped
-            _crawl_one(book, item, batch_size, report)
+            _crawl_one(book, item, batch_size, workers, report)
 
 
-def _crawl_one(book: RunBook, item: Work, batch_size: int, report: SourceReport) -> None:
-    logger = book.logger
+@dataclass(slots=True)
+class _InFlight:
+    """A batch whose pages are being extracted while the flow stores the batch before it."""
+
+    results: list[FetchResult]
+    extraction: PrefectFuture[tuple[list[Extracted], list[Failure]]]
+
+
+def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report: SourceReport) -> None:
+    """A pipeline over the source's batches: fetch batch k+1 while batch k is extracted and batch k-1 stored.
+
+    Fetching is async I/O, extraction runs in worker processes and the store in this thread, so the
+    three overlap and the cores stay busy extracting.  Each batch is stored in one transaction, after
+    its extraction: a URL counts as done only once its article is committed.
+    """
     name = item.name or "urls"
-    logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)", name, len(item.urls), item.skipped)
+    book.logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)",
+                     name, len(item.urls), item.skipped)  # fmt: skip
+    batches = list(_batches(item.urls, batch_size))
+    known = validators_for(book.db, item.urls)  # one query for the source, not one per batch
+
+    def fetch(batch: list[str]) -> PrefectFuture[list[FetchResult]]:
+        validators = {u: known[u] for u in batch if u in known}
+        return fetch_batch.submit(as_is(batch), item.policy, validators, book.run_id)
+
     transient = False
-    for batch in _batches(item.urls, batch_size):
-        results = fetch_batch(batch, item.policy, validators_for(book.db, batch), book.run_id)
+    fetching = fetch(batches[0]) if batches else None
+    previous: _InFlight | None = None
+    for index in range(len(batches)):
+        assert fetching is not None
+        results = fetching.result()
+        fetching = fetch(batches[index + 1]) if index + 1 < len(batches) else None
         pages = [r for r in results if isinstance(r, FetchedPage)]
-        unchanged = [r for r in results if isinstance(r, NotModified)]
-        fetch_failures = [r for r in results if isinstance(r, Failure)]
-        extracted, extract_failures = extract_batch(pages, item.options)
-        failures = fetch_failures + extract_failures
-        # the writer slot is taken here, in the flow, around the store task: taken inside a task run,
-        # Prefect hands it back only after the task run ends, which costs the next writer seconds
-        with single_writer(book.db):
-            counts = store_batch_task(book.db, book.run_id, pages, extracted, failures, unchanged, item.name)
-        report.fetched += len(pages)
-        report.new += counts.new
-        report.updated += counts.updated
-        report.unchanged += counts.unchanged
-        report.not_modified += counts.not_modified
-        report.failures.update(f.outcome for f in failures)
-        transient = transient or any(f.transient for f in failures)
-        for failure in failures:
-            logger.warning("%s failed at %s: %s (%s)", failure.url, failure.stage, failure.reason, failure.outcome)
-        logger.info("%s batch: %d fetched, %d new, %d updated, %d unchanged, %d not modified, %d failed",
-                    name, len(pages), counts.new, counts.updated, counts.unchanged, counts.not_modified,
-                    len(failures))  # fmt: skip
-        book.batch_done()
+        current = _InFlight(results, extract_batch.submit(as_is(pages), item.options, workers, book.run_id))
+        if previous is not None:
+            transient = _store(book, item, report, previous) or transient
+        previous = current
+    if previous is not None:
+        transient = _store(book, item, report, previous) or transient
     if item.discovery is not None:
         # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
         # after a transient failure the next run must see the same entries again
@@ -229,7 +263,32 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, report: SourceReport)
             store_discovery_task(book.db, book.run_id, item.name, item.discovery, not transient)
         report.failures.update(f.outcome for f in item.discovery.failures)
         for failure in item.discovery.failures:
-            logger.warning("%s failed at discovery: %s (%s)", failure.url, failure.reason, failure.outcome)
+            book.logger.warning("%s failed at discovery: %s (%s)", failure.url, failure.reason, failure.outcome)
+
+
+def _store(book: RunBook, item: Work, report: SourceReport, batch: _InFlight) -> bool:
+    """Store one extracted batch and count it; True if a URL of it failed transiently."""
+    pages = [r for r in batch.results if isinstance(r, FetchedPage)]
+    unchanged = [r for r in batch.results if isinstance(r, NotModified)]
+    extracted, extract_failures = batch.extraction.result()
+    failures = [r for r in batch.results if isinstance(r, Failure)] + extract_failures
+    # the writer slot is taken here, in the flow, around the store task: taken inside a task run,
+    # Prefect hands it back only after the task run ends, which costs the next writer seconds
+    with single_writer(book.db):
+        counts = store_batch_task(book.db, book.run_id, as_is(pages), as_is(extracted), failures, unchanged, item.name)
+    report.fetched += len(pages)
+    report.new += counts.new
+    report.updated += counts.updated
+    report.unchanged += counts.unchanged
+    report.not_modified += counts.not_modified
+    report.failures.update(f.outcome for f in failures)
+    for failure in failures:
+        book.logger.warning("%s failed at %s: %s (%s)", failure.url, failure.stage, failure.reason, failure.outcome)
+    book.logger.info("%s batch: %d fetched, %d new, %d updated, %d unchanged, %d not modified, %d failed",
+                     item.name or "urls", len(pages), counts.new, counts.updated, counts.unchanged,
+                     counts.not_modified, len(failures))  # fmt: skip
+    book.batch_done()
+    return any(f.transient for f in failures)
 
 
 @flow(name="ingest", log_prints=False)
@@ -289,7 +348,7 @@ def ingest(
             if bad:
                 with single_writer(db_path):
                     store_batch_task(db_path, book.run_id, [], [], bad, [], None)
-            crawl(book, work, settings.batch_size)
+            crawl(book, work, settings.batch_size, settings.workers())
             if bad:
                 with book.source("invalid") as report:
                     report.failures.update(f.outcome for f in bad)

@@ -8,6 +8,7 @@ on infrastructure (database, sources file) records why before it raises.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -28,6 +29,7 @@ from prefect.context import FlowRunContext
 
 from extractors.errors import NewsflowError
 from flows.sources import Source
+from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import single_writer
 from storage.search import rebuild_index
 from storage.writer import RunRecord, record_run, record_sources
@@ -71,6 +73,8 @@ class IngestReport:
     """Discovered URLs not fetched: already stored, or over the per-run cap."""
     sources: tuple[tuple[str, dict[str, int]], ...] = ()
     """Per-source counts, in run order."""
+    timings: Timings | None = None
+    """Where the run's wall time went (busy seconds per stage, idle seconds)."""
 
 
 def _row(report: SourceReport) -> dict[str, object]:
@@ -97,6 +101,7 @@ class RunBook:
         self.requested = 0
         self._progress: object | None = None
         self._clock = time.monotonic()
+        self.stages = start_clock(self.run_id)
         self.logger = get_run_logger()
 
     def start(self) -> None:
@@ -135,6 +140,7 @@ class RunBook:
             failed=sum(failures.values()), failures=dict(failures),
             not_modified=sum(s.not_modified for s in self.sources), skipped=sum(s.skipped for s in self.sources),
             sources=tuple((s.source, {k: v for k, v in _row(s).items() if isinstance(v, int)}) for s in self.sources),
+            timings=self.stages.timings(),
         )  # fmt: skip
 
     def remember_sources(self, sources: Sequence[Source]) -> None:
@@ -146,7 +152,7 @@ class RunBook:
         report = self.report()
         if report.new or report.updated:
             # the fts index does not follow inserts: rebuild it after a run that changed articles
-            with single_writer(self.db):
+            with self.stages.measure("index"), single_writer(self.db):
                 rebuild_index(self.db)
         with single_writer(self.db):
             record_run(self.db, RunRecord(
@@ -154,12 +160,15 @@ class RunBook:
                 report.requested, report.fetched, report.new, report.updated, report.unchanged, report.failed,
                 json.dumps(report.failures), None, report.not_modified, report.skipped,
             ))  # fmt: skip
+        report = dataclasses.replace(report, timings=self.stages.timings())
+        stop_clock(self.run_id)
         self._artifacts(report)
         return report
 
     def fail(self, error: NewsflowError) -> None:
         """Record why the run stopped (best effort: the database may be what failed)."""
         self.logger.error("run failed: %s", error)
+        stop_clock(self.run_id)
         try:
             with single_writer(self.db, timeout_seconds=30):
                 record_run(self.db, RunRecord(
@@ -184,6 +193,9 @@ class RunBook:
             f"| {sum(s.discovered for s in self.sources)} | {report.requested} | {report.fetched} | {report.new} "
             f"| {report.updated} | {report.unchanged} | {report.not_modified} | {report.skipped} | {report.failed} |",
         ]
+        if report.timings is not None:
+            busy = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.timings.stages if seconds)
+            lines += ["", f"Busy per stage (stages overlap): {busy or '-'}; idle {report.timings.idle:.1f} s."]
         if report.failures:
             lines += ["", "Failed by reason: " + ", ".join(f"`{k}` {v}" for k, v in sorted(report.failures.items()))]
         create_markdown_artifact("\n".join(lines), key=f"{self.flow}-summary", description=f"{self.flow} summary")

@@ -8,6 +8,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from extractors.errors import ConfigError
+from flows.extraction_pool import default_workers
 
 DEFAULT_USER_AGENT = "newsflow/0.1 (+https://github.com/newsflow/newsflow; news archiving bot)"
 
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
     max_redirects: int = Field(10, ge=0, le=50)
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest response body accepted, in bytes.")
     batch_size: int = Field(200, ge=1, le=2000, description="URLs per Prefect batch task.")
+    extract_workers: int | None = Field(
+        None, ge=0, le=64,
+        description="Extraction worker processes; unset: one per CPU core; 0: extract in the flow's own process.",
+    )  # fmt: skip
     timezone: str = Field("UTC", description="IANA zone for page timestamps written without one.")
     respect_robots: bool = Field(True, description="Obey robots.txt (rules and Crawl-delay).")
     allowed_private_networks: str = Field(
@@ -40,6 +45,10 @@ class Settings(BaseSettings):
         for item in filter(None, (part.strip() for part in value.split(","))):
             ipaddress.ip_network(item, strict=False)  # ValueError names the bad network
         return value
+
+    def workers(self) -> int:
+        """How many extraction worker processes to run (0: none, extract in process)."""
+        return default_workers() if self.extract_workers is None else self.extract_workers
 
     def allowed_networks(self) -> tuple[str, ...]:
         return tuple(filter(None, (part.strip() for part in self.allowed_private_networks.split(","))))

@@ -57,9 +57,7 @@ def rebuild_index(db: str | Path) -> None:
     """(Re)build the BM25 index over title, description and body (call with the writer slot held)."""
     with write_connection(db) as con:
         load_fts(con, str(db))
-        con.execute(
-            "PRAGMA create_fts_index('articles', 'url_key', 'title', 'description', 'body_text', overwrite=1)"
-        )
+        con.execute("PRAGMA create_fts_index('articles', 'url_key', 'title', 'description', 'body_text', overwrite=1)")
 
 
 @dataclass(frozen=True, slots=True)

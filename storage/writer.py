@@ -10,10 +10,8 @@ version) changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ import pyarrow as pa
 from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_fingerprint, resemblance
 from extractors.records import Article, Attempt, Failure, FetchedPage, NotModified
 from storage.connection import write_connection
+from storage.packing import PackedHtml, pack_html
 
 _TS = pa.timestamp("us", tz="UTC")
 _LINKS = pa.list_(pa.struct([("text", pa.string()), ("url", pa.string())]))
@@ -31,10 +30,11 @@ _LINKS = pa.list_(pa.struct([("text", pa.string()), ("url", pa.string())]))
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
-    """An article and the page it was extracted from."""
+    """An article and the page it was extracted from (packed for storage where it was extracted)."""
 
     page: FetchedPage
     article: Article
+    packed: PackedHtml | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +47,14 @@ class BatchCounts:
     not_modified: int = 0
 
 
-def page_sha256(page: FetchedPage) -> str:
-    return hashlib.sha256(page.body).hexdigest()
+def _packed(pages: Sequence[FetchedPage], ready: Mapping[str, PackedHtml]) -> dict[str, PackedHtml]:
+    """Each page's packed body: the one its extraction worker made, or packed here (pages that failed)."""
+    return {p.url: ready.get(p.url) or pack_html(p.body) for p in pages}
 
 
-def _pages_table(pages: Sequence[FetchedPage], keys: dict[str, str], run_id: str) -> pa.Table:
+def _pages_table(
+    pages: Sequence[FetchedPage], keys: dict[str, str], run_id: str, packed: Mapping[str, PackedHtml]
+) -> pa.Table:
     return pa.table(
         {
             "url": [p.url for p in pages],
@@ -59,8 +62,8 @@ def _pages_table(pages: Sequence[FetchedPage], keys: dict[str, str], run_id: str
             "url_key": [keys.get(p.url) for p in pages],
             "status": pa.array([p.status for p in pages], pa.int32()),
             "headers": [json.dumps(dict(p.headers)) for p in pages],
-            "html_zlib": pa.array([zlib.compress(p.body, 6) for p in pages], pa.binary()),
-            "html_sha256": [page_sha256(p) for p in pages],
+            "html_zlib": pa.array([packed[p.url].zlib for p in pages], pa.binary()),
+            "html_sha256": [packed[p.url].sha256 for p in pages],
             "html_bytes": pa.array([len(p.body) for p in pages], pa.int32()),
             "fetched_at": pa.array([p.fetched_at for p in pages], _TS),
             "run_id": [run_id] * len(pages),
@@ -68,7 +71,9 @@ def _pages_table(pages: Sequence[FetchedPage], keys: dict[str, str], run_id: str
     )
 
 
-def _articles_table(items: Sequence[Extracted], run_id: str, now: datetime, source: str | None) -> pa.Table:
+def _articles_table(
+    items: Sequence[Extracted], run_id: str, now: datetime, source: str | None, packed: Mapping[str, PackedHtml]
+) -> pa.Table:
     arts = [i.article for i in items]
     return pa.table(
         {
@@ -95,7 +100,7 @@ def _articles_table(items: Sequence[Extracted], run_id: str, now: datetime, sour
             "provenance": [json.dumps(dict(a.provenance)) for a in arts],
             "content_hash": [a.content_hash for a in arts],
             "extractor_version": [a.extractor_version for a in arts],
-            "page_sha256": [page_sha256(i.page) for i in items],
+            "page_sha256": [packed[i.page.url].sha256 for i in items],
             "first_seen_at": pa.array([now] * len(arts), _TS),
             "updated_at": pa.array([now] * len(arts), _TS),
             "run_id": [run_id] * len(arts),
@@ -199,7 +204,11 @@ FetchRow = tuple[str, str, int, str | None, str | None, datetime, int | None, st
 
 
 def _attempt_rows(
-    run_id: str, source: str | None, stage: str, attempts: Sequence[Attempt], final: tuple[str, str | None] | None,
+    run_id: str,
+    source: str | None,
+    stage: str,
+    attempts: Sequence[Attempt],
+    final: tuple[str, str | None] | None,
     url_key: str | None = None,
 ) -> list[FetchRow]:
     """One row per attempt; ``final`` (outcome, error) replaces what the last attempt recorded."""
@@ -308,10 +317,12 @@ def store_batch(
     now = datetime.now(UTC)
     items = _latest_per_key(extracted)
     keys_by_url = {i.page.url: i.article.url_key for i in extracted}
+    ready = {i.page.url: i.packed for i in extracted if i.packed is not None}
+    packed = _packed([*pages, *(i.page for i in items)], ready)
     with write_connection(db_path) as con:
         verdict = _classify(con, items) if items else {}
         if pages:
-            con.register("staged_pages", _pages_table(pages, keys_by_url, run_id))
+            con.register("staged_pages", _pages_table(pages, keys_by_url, run_id, packed))
             con.execute(
                 """
                 INSERT INTO pages
@@ -325,7 +336,7 @@ def store_batch(
             con.unregister("staged_pages")
         changed = [i for i in items if verdict[i.article.url_key] != "unchanged"]
         if changed:
-            con.register("staged_articles", _articles_table(changed, run_id, now, source))
+            con.register("staged_articles", _articles_table(changed, run_id, now, source, packed))
             assignments = ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS)
             columns = ", ".join(_INSERTED)
             keep_source = "source = coalesce(excluded.source, articles.source)"

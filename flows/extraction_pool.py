@@ -1,0 +1,162 @@
+"""Extraction across the machine's cores: worker processes turn fetched pages into articles.
+
+Parsing and extraction are CPU-bound and hold the GIL, so threads would not
+help; the flow hands each batch to a pool of worker processes (pebble), in
+chunks of a few pages so one slow page does not leave a core idle.
+
+Two guards keep a hostile page from costing more than itself:
+
+* in a worker, each page runs under ``ExtractOptions.time_budget`` (SIGALRM in
+  the worker's main thread), so a slow page fails with ``ExtractionTimeout``;
+* a chunk that outlives its hard deadline (stuck in C code where no signal is
+  seen) or whose worker dies (a crash in a C extension, the OOM killer) has its
+  worker killed and replaced, and its pages are extracted again one at a time
+  so that only the page that did it fails.
+
+Workers start from a fork server that has already imported the extractors, and
+are replaced after ``MAX_CHUNKS_PER_WORKER`` chunks so memory cannot creep up
+over a long run.  This module imports no Prefect: workers stay small.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import multiprocessing
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+
+from pebble import ProcessExpired, ProcessPool
+
+from extractors import ExtractOptions, extract_article
+from extractors.errors import ExtractionError, ExtractionTimeout
+from extractors.records import Article, Failure, FetchedPage
+from storage.packing import PackedHtml, pack_html
+
+#: Chunks a worker handles before it is replaced by a fresh process.
+MAX_CHUNKS_PER_WORKER = 250
+#: Pages per chunk at most: small enough to balance the cores, large enough to keep IPC cheap.
+MAX_CHUNK = 8
+#: Seconds a chunk may run beyond its pages' budgets before its worker is killed.
+HARD_SLACK = 30.0
+#: Budget assumed for the hard deadline when a page has none of its own.
+NO_BUDGET_DEADLINE = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """What extraction made of one fetched page: its article or why not, and its body packed for storage."""
+
+    page: FetchedPage
+    outcome: Article | Failure
+    packed: PackedHtml | None = None
+
+
+def _extract_one(page: FetchedPage, options: ExtractOptions) -> Article | Failure:
+    try:
+        return extract_article(page, options)
+    except ExtractionError as error:
+        # report the URL that was asked for, which is what the fetch log is keyed on
+        return dataclasses.replace(Failure.from_error("extract", error), url=page.url)
+    except Exception as exc:
+        reason = f"extractor bug: {type(exc).__name__}: {exc}"
+        return Failure(page.url, "extract", "extraction_error", reason, transient=False)
+
+
+def extract_pages(pages: Sequence[FetchedPage], options: ExtractOptions) -> list[tuple[Article | Failure, PackedHtml]]:
+    """Extract and pack pages one after another in this process (what a worker does with its chunk)."""
+    return [(_extract_one(page, options), pack_html(page.body)) for page in pages]
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class ExtractionPool:
+    """A pool of extraction worker processes; ``extract`` keeps the pages' order."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = ProcessPool(max_workers=workers, max_tasks=MAX_CHUNKS_PER_WORKER, context=_context())
+
+    def extract(self, pages: Sequence[FetchedPage], options: ExtractOptions) -> list[PageResult]:
+        if not pages:
+            return []
+        size = max(1, min(MAX_CHUNK, len(pages) // (self.workers * 4)))
+        chunks = [list(pages[i : i + size]) for i in range(0, len(pages), size)]
+        futures = [
+            self._pool.schedule(extract_pages, (chunk, options), timeout=_deadline(len(chunk), options))
+            for chunk in chunks
+        ]
+        results: list[PageResult] = []
+        for chunk, future in zip(chunks, futures, strict=True):
+            try:
+                results += [PageResult(page, *done) for page, done in zip(chunk, future.result(), strict=True)]
+            except (FutureTimeout, ProcessExpired):
+                results += [self._alone(page, options) for page in chunk]
+        return results
+
+    def _alone(self, page: FetchedPage, options: ExtractOptions) -> PageResult:
+        """One page in a worker of its own: the page that killed its chunk fails, the others do not."""
+        future = self._pool.schedule(extract_pages, ([page], options), timeout=_deadline(1, options))
+        try:
+            return PageResult(page, *future.result()[0])
+        except FutureTimeout:
+            reason = f"extraction did not finish within {_deadline(1, options):g} s; its worker was killed"
+        except ProcessExpired as exc:
+            reason = f"the extraction worker died on this page (exit code {exc.exitcode})"
+        return PageResult(page, Failure.from_error("extract", ExtractionTimeout(page.url, reason)))
+
+    def close(self) -> None:
+        self._pool.stop()  # type: ignore[no-untyped-call]
+        self._pool.join()
+
+
+def _deadline(pages: int, options: ExtractOptions) -> float:
+    return pages * (options.time_budget or NO_BUDGET_DEADLINE) + HARD_SLACK
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if sys.platform.startswith("linux"):
+        # a fork server, not fork: the flow's process has threads (Prefect, the HTTP client's loop), and
+        # forking those is unsafe; the server imports the extractors once and forks workers from itself
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+_shared: ExtractionPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool(workers: int) -> ExtractionPool:
+    """The process's pool with ``workers`` workers, started on first use and stopped at exit."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.workers != workers:
+            if _shared is not None:
+                _shared.close()
+            _shared = ExtractionPool(workers)
+        return _shared
+
+
+@atexit.register
+def _stop_shared() -> None:
+    if _shared is not None:
+        _shared.close()
+
+
+def extract_all(pages: Sequence[FetchedPage], options: ExtractOptions, workers: int) -> list[PageResult]:
+    """Extract ``pages`` in ``workers`` processes, or in this process when ``workers`` is 0."""
+    if workers == 0:
+        return [PageResult(page, *done) for page, done in zip(pages, extract_pages(pages, options), strict=True)]
+    return shared_pool(workers).extract(pages, options)
