@@ -22,6 +22,7 @@ from extractors.boilerplate import cut_related_blocks, prune_tree
 from extractors.budget import time_budget
 from extractors.dates import get_zone
 from extractors.errors import ExtractionError, NoArticleContent
+from extractors.fingerprint import body_fingerprint
 from extractors.html import parse_html
 from extractors.language import detect_language
 from extractors.records import Article, FetchedPage, RelatedLink
@@ -142,6 +143,7 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         provenance=tuple((k, v) for k, v in provenance.items() if v),
         content_hash="",
         extractor_version=EXTRACTOR_VERSION,
+        simhash=body_fingerprint(body_text),
     )
     return dataclasses.replace(article, content_hash=content_hash(article))
 
@@ -157,7 +159,9 @@ def _unique_links(links: list[RelatedLink]) -> tuple[RelatedLink, ...]:
 
 
 # Not content: where the page was fetched from, how it was extracted, and what derives from the body.
-_NOT_CONTENT = ("url", "url_key", "content_hash", "extractor_version", "provenance", "word_count", "headings")
+_NOT_CONTENT = (
+    "url", "url_key", "content_hash", "extractor_version", "provenance", "word_count", "headings", "simhash",
+)  # fmt: skip
 
 
 def content_hash(article: Article) -> str:

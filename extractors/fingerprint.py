@@ -4,8 +4,11 @@ Two stages, both over the body's 3-word shingles (word order matters, so two
 different stories on one topic — which share words but rarely phrases — stay
 apart):
 
-* a 64-bit SimHash (trafilatura's Charikar implementation) stored per article
-  finds candidates cheaply in SQL: at most ``CANDIDATE_BITS`` bits apart;
+* a 64-bit SimHash stored per article finds candidates cheaply in SQL: at
+  most ``CANDIDATE_BITS`` bits apart.  It is bit for bit trafilatura's Charikar
+  SimHash (its tokens, its blake2b token hashes), counted column-wise over all
+  token hashes at once with big-integer popcounts: ~1 ms per article instead of
+  ~9 ms for trafilatura's per-token 64-element vectors;
 * the candidates' shingle sets are then compared exactly: a Jaccard
   resemblance of at least ``COPY_RESEMBLANCE`` makes a copy.
 
@@ -19,8 +22,9 @@ unrelated 64-bit hashes); the exact check removes those.
 from __future__ import annotations
 
 import re
+from hashlib import blake2b
 
-from trafilatura.deduplication import Simhash
+from trafilatura.deduplication import sample_tokens
 
 CANDIDATE_BITS = 16
 COPY_RESEMBLANCE = 0.5
@@ -40,12 +44,40 @@ def body_fingerprint(text: str) -> int | None:
     if len(_WORD.findall(text)) < _MIN_WORDS:
         return None
     # joined without a separator, each shingle is one alphanumeric token for trafilatura's tokenizer
-    return Simhash(" ".join(sorted(shingles(text)))).hash
+    return simhash(sample_tokens(" ".join(sorted(shingles(text))), _BITS))
+
+
+_BITS = 64
+
+
+def simhash(tokens: list[str]) -> int:
+    """trafilatura's ``Simhash(...).hash`` of these tokens.
+
+    Bit i of the result is set when at least half the tokens' 64-bit blake2b hashes (read big-endian)
+    have bit i set.  The hashes are laid side by side; byte column j of all of them is one big integer,
+    and the tokens with bit i set are counted by one shift, one mask and one popcount.
+    """
+    if not tokens:
+        return (1 << _BITS) - 1  # every vector sum is 0 >= 0, as in trafilatura
+    digests = b"".join(blake2b(token.encode(), digest_size=8).digest() for token in tokens)
+    ones = int.from_bytes(b"\x01" * len(tokens), "big")
+    result = 0
+    for byte in range(8):
+        column = int.from_bytes(digests[byte::8], "big")
+        for bit in range(8):
+            if 2 * ((column >> bit) & ones).bit_count() >= len(tokens):
+                # big-endian: byte 0 holds the hash's bits 56..63
+                result |= 1 << ((7 - byte) * 8 + bit)
+    return result
 
 
 def resemblance(one: str, other: str) -> float:
     """Jaccard resemblance of two texts' shingle sets (1.0: the same phrases)."""
-    a, b = shingles(one), shingles(other)
+    return jaccard(shingles(one), shingles(other))
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    """Jaccard index of two shingle sets (0.0 when either is empty)."""
     return len(a & b) / len(a | b) if a and b else 0.0
 
 

@@ -132,6 +132,8 @@ class Article:
     """(field, source) pairs: where each metadata value came from."""
     content_hash: str
     extractor_version: str
+    simhash: int | None = None
+    """64-bit SimHash of the body's 3-word shingles (extractors/fingerprint.py); None for a very short body."""
 
     def to_json_dict(self) -> dict[str, object]:
         """A JSON-ready view: ISO-8601 UTC timestamps ending in ``Z``, lists as lists."""
@@ -157,6 +159,7 @@ class Article:
             "provenance": dict(self.provenance),
             "content_hash": self.content_hash,
             "extractor_version": self.extractor_version,
+            "simhash": None if self.simhash is None else f"{self.simhash:016x}",
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -28,7 +28,6 @@ from flows.session import fetch_session
 from flows.settings import load_settings
 from flows.sources import Source, load_sources, select_sources
 from flows.timing import stage
-from flows.writer_guard import single_writer
 from storage.lookups import stored_article_keys, stored_pages
 from storage.writer import BatchCounts, Extracted, store_batch
 
@@ -78,8 +77,8 @@ def _reextract(
             report.discovered = len(keys)
             for batch in _batches(keys, batch_size):
                 extracted, failures = reextract_batch(book.db, batch, options, workers, book.run_id)
-                with single_writer(book.db):
-                    counts = store_reextracted(book.db, book.run_id, as_is(extracted), failures)
+                with book.writer.write():
+                    counts = store_reextracted(book.db, book.run_id, as_is(extracted), as_is(failures))
                 report.fetched += len(extracted) + len(failures)
                 report.new += counts.new
                 report.updated += counts.updated

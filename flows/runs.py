@@ -30,7 +30,7 @@ from prefect.context import FlowRunContext
 from extractors.errors import NewsflowError
 from flows.sources import Source
 from flows.timing import Timings, start_clock, stop_clock
-from flows.writer_guard import single_writer
+from flows.writer_guard import WriterLease, single_writer
 from storage.search import rebuild_index
 from storage.writer import RunRecord, record_run, record_sources
 
@@ -102,10 +102,12 @@ class RunBook:
         self._progress: object | None = None
         self._clock = time.monotonic()
         self.stages = start_clock(self.run_id)
+        #: every write of the run goes through this lease on the writer slot
+        self.writer = WriterLease(db)
         self.logger = get_run_logger()
 
     def start(self) -> None:
-        with single_writer(self.db):
+        with self.writer.write():
             record_run(self.db, RunRecord(self.run_id, self.flow, self.started, "running", self.parameters))
 
     @contextmanager
@@ -145,21 +147,22 @@ class RunBook:
 
     def remember_sources(self, sources: Sequence[Source]) -> None:
         """Keep the sources' configuration in the ``sources`` table, next to what they produced."""
-        with single_writer(self.db):
+        with self.writer.write():
             record_sources(self.db, [(s.name, s.model_dump_json()) for s in sources])
 
     def finish(self) -> IngestReport:
         report = self.report()
         if report.new or report.updated:
             # the fts index does not follow inserts: rebuild it after a run that changed articles
-            with self.stages.measure("index"), single_writer(self.db):
+            with self.stages.measure("index"), self.writer.write():
                 rebuild_index(self.db)
-        with single_writer(self.db):
+        with self.writer.write():
             record_run(self.db, RunRecord(
                 self.run_id, self.flow, self.started, "completed", self.parameters, datetime.now(UTC),
                 report.requested, report.fetched, report.new, report.updated, report.unchanged, report.failed,
                 json.dumps(report.failures), None, report.not_modified, report.skipped,
             ))  # fmt: skip
+        self.writer.release()
         report = dataclasses.replace(report, timings=self.stages.timings())
         stop_clock(self.run_id)
         self._artifacts(report)
@@ -168,6 +171,7 @@ class RunBook:
     def fail(self, error: NewsflowError) -> None:
         """Record why the run stopped (best effort: the database may be what failed)."""
         self.logger.error("run failed: %s", error)
+        self.writer.release()
         stop_clock(self.run_id)
         try:
             with single_writer(self.db, timeout_seconds=30):

@@ -38,7 +38,10 @@ class Source(BaseModel):
     include: list[str] = Field(default_factory=list, description="Regexes; an article URL must match one (if any).")
     exclude: list[str] = Field(default_factory=list, description="Regexes; an article URL matching one is skipped.")
     max_articles_per_run: int = Field(200, ge=1, le=100_000)
-    requests_per_second: float = Field(1.0, gt=0, le=100, description="Most request starts per second per host.")
+    requests_per_second: float = Field(
+        1.0, ge=0, le=100,
+        description="Most request starts per second per host; 0: unpaced (only for your own hosts: a mirror, a bench).",
+    )  # fmt: skip
     concurrency: int = Field(2, ge=1, le=32, description="Requests in flight at once per host.")
     timezone: str = Field("UTC", description="IANA zone for dates the site writes without one.")
     language: str | None = Field(None, pattern=r"^[a-z]{2,3}$", description="Language hint (ISO 639-1).")
@@ -135,7 +138,7 @@ class Source(BaseModel):
         return dataclasses.replace(
             base,
             user_agent=self.user_agent or base.user_agent,
-            requests_per_second=self.requests_per_second,
+            requests_per_second=self.requests_per_second or None,
             per_host_concurrency=self.concurrency,
             respect_robots=self.respect_robots,
             allowed_networks=tuple(self.allowed_private_networks),

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-STAGES = ("discover", "fetch", "extract", "store", "index")
+STAGES = ("discover", "plan", "fetch", "extract", "store", "store-call", "index", "gc")
+"""``store-call`` is a store task call seen from the flow: the writer slot, Prefect's task run and ``store``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ def test_demo_source_as_the_cli_writes_it(tmp_path: Path) -> None:
     ("body", "expected"),
     [
         ('[[sources]]\nname = "a"\nfeeds = ["ftp://x"]\n', "source 'a', field feeds"),
-        ('[[sources]]\nname = "a"\nfeeds = ["https://x.example/f"]\nrequests_per_second = 0\n',
+        ('[[sources]]\nname = "a"\nfeeds = ["https://x.example/f"]\nrequests_per_second = -1\n',
          "source 'a', field requests_per_second"),
         ('[[sources]]\nname = "a"\nfeeds = ["https://x.example/f"]\ntimezone = "Mars/Base"\n',
          "source 'a', field timezone"),

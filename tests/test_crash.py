@@ -1,0 +1,169 @@
+"""Crash safety for real: SIGKILL an ingest run mid-way, run it again, compare with a clean run.
+
+The run is `newsflow ingest` in its own process group (its temporary Prefect server, fork
+server and extraction workers with it), against a local site whose pages come slowly enough
+that the kill lands while batches are being fetched, extracted and committed.  The point of
+the kill is drawn at random (the seed is printed, and NEWSFLOW_CRASH_SEED replays one).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import psutil
+import pytest
+
+from tests.golden import PAGES
+
+ARTICLES = 48
+PAGE_DELAY = 0.04  # seconds per article page: the run takes several seconds, the kill lands inside it
+
+
+class SlowSite(BaseHTTPRequestHandler):
+    """A sitemap of ARTICLES distinct articles, made from the golden pages, each served after a delay."""
+
+    protocol_version = "HTTP/1.1"
+    templates: ClassVar[list[bytes]] = []
+    served: ClassVar[int] = 0
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if self.path == "/sitemap.xml":
+            urls = "".join(f"<url><loc>{base}/news/2026/11/story-{i:04d}</loc></url>" for i in range(ARTICLES))
+            body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()
+            self._send(200, body, "application/xml")
+        elif self.path.startswith("/news/2026/11/story-"):
+            index = int(self.path.rsplit("-", 1)[1])
+            time.sleep(PAGE_DELAY)
+            with self.lock:
+                type(self).served += 1
+            own = f'<link rel="canonical" href="{base}{self.path}">'.encode()
+            html = self.templates[index % len(self.templates)].replace(b"<head>", b"<head>" + own, 1)
+            self._send(200, html, "text/html; charset=utf-8")
+        else:
+            self._send(404, b"", "text/plain")
+
+    def _send(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        pass
+
+
+def _templates() -> list[bytes]:
+    """Golden pages without their own canonical address, with a plain <head> to put one in."""
+    out = []
+    for name in ("klaten-flashback", "dagblad-oost-dijk", "rheinland-kurier-stahlwerk", "diario-del-sur-sequia"):
+        html = (PAGES / name / "page.html").read_bytes()
+        html = html.replace(b'rel="canonical"', b'rel="was-canonical"').replace(b'property="og:url"', b'property="x"')
+        if b"<head>" in html:
+            out.append(html)
+    return out
+
+
+@pytest.fixture
+def slow_site() -> Iterator[str]:
+    SlowSite.templates = _templates()
+    assert len(SlowSite.templates) >= 2
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowSite)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def _ingest(tmp_path: Path, site: str, db: Path) -> subprocess.Popen[str]:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f'[[sources]]\nname = "slow"\nsitemaps = ["{site}/sitemap.xml"]\nmax_articles_per_run = {ARTICLES}\n'
+        'requests_per_second = 0\nconcurrency = 4\nrespect_robots = false\nallowed_private_networks = ["127.0.0.0/8"]\n'
+    )
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "NEWSFLOW_BATCH_SIZE": "4",
+           "NEWSFLOW_EXTRACT_WORKERS": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
+    env.pop("PREFECT_API_URL", None)  # ephemeral mode: the file lock, not a server's lease, guards the writer
+    script = Path(sys.executable).with_name("newsflow")
+    command = [str(script), "ingest", "--sources", str(sources), "--db", str(db)]
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+
+def _finish(process: subprocess.Popen[str]) -> None:
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+
+
+def _kill_tree(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the run and everything it started (its group, and any child that left it)."""
+    family = psutil.Process(process.pid).children(recursive=True)
+    os.killpg(process.pid, signal.SIGKILL)
+    for child in family:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.wait(timeout=30)
+    psutil.wait_procs(family, timeout=30)
+
+
+_COLUMNS = (
+    "url_key, canonical_url, url, title, authors, published_at, modified_at, language, site_name, section, tags, "
+    "description, body_text, headings, word_count, content_hash, extractor_version, simhash, duplicate_of, source"
+)
+
+
+def _contents(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            "articles": con.execute(f"SELECT {_COLUMNS} FROM articles ORDER BY url_key").fetchall(),
+            "pages": con.execute("SELECT url_key, html_sha256 FROM pages ORDER BY url_key").fetchall(),
+            "versions": con.execute("SELECT url_key, content_hash FROM article_versions ORDER BY url_key").fetchall(),
+        }
+
+
+def test_sigkill_mid_run_then_rerun_equals_a_clean_run(tmp_path: Path, slow_site: str) -> None:
+    seed = int(os.environ.get("NEWSFLOW_CRASH_SEED", time.time_ns() % 100_000))
+    print(f"NEWSFLOW_CRASH_SEED={seed}")
+    kill_after = random.Random(seed).randint(6, ARTICLES - 6)  # article pages served before the kill
+
+    clean_db = tmp_path / "clean.duckdb"
+    _finish(_ingest(tmp_path / "clean", slow_site, clean_db))
+    clean = _contents(clean_db)
+    assert len(clean["articles"]) == ARTICLES
+
+    crashed_db = tmp_path / "crashed.duckdb"
+    SlowSite.served = 0
+    victim = _ingest(tmp_path / "crashed", slow_site, crashed_db)
+    deadline = time.monotonic() + 240
+    while SlowSite.served < kill_after and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert victim.poll() is None, "the run ended before the kill: make the site slower"
+    _kill_tree(victim)
+
+    # what the kill left is a readable database holding only whole batches
+    if crashed_db.exists():
+        partial = _contents(crashed_db)
+        assert len(partial["articles"]) < ARTICLES
+        assert len(partial["pages"]) == len({k for k, _ in partial["pages"]})
+
+    _finish(_ingest(tmp_path / "crashed", slow_site, crashed_db))
+    assert _contents(crashed_db) == clean
