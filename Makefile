@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test lint typecheck install install-dev bench-extraction clean
+.PHONY: demo test lint typecheck install install-dev bench bench-extraction bench-pipeline clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ typecheck: $(VENV)/.installed-dev
 ## test: lint, typecheck, then the whole suite
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+## bench: the whole pipeline at N pages (default 2000; make bench PAGES=20000) vs bare trafilatura, one run
+PAGES ?= 2000
+bench: bench-pipeline
+
+bench-pipeline: $(VENV)/.installed-dev
+	$(BIN)/python bench/pipeline.py --pages $(PAGES)
 
 ## bench-extraction: newsflow vs bare trafilatura on ../shared/bench/aeb, in one run
 bench-extraction: $(VENV)/.installed-dev

@@ -123,7 +123,7 @@ def serve_site(data: Path, pages: int, port: int, ready: Any) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, fmt: str, *args: Any) -> None:  # noqa: N802 - quiet
+        def log_message(self, fmt: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -237,7 +237,7 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--workers", type=int, default=None, help="extraction workers (default: one per core)")
-    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=100, help="NEWSFLOW_BATCH_SIZE (the default)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the DuckDB file here")
     args = parser.parse_args()
 

@@ -42,18 +42,22 @@ def refuse_entities(data: bytes, url: str) -> None:
         raise FeedError(url, "the document declares XML entities (DTD); refused rather than expanded")
 
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False, recover=True
-)
+_SAFE = {"resolve_entities": False, "no_network": True, "load_dtd": False, "dtd_validation": False, "huge_tree": False}
+_PARSER = etree.XMLParser(recover=True, **_SAFE)  # type: ignore[arg-type]
+_STRICT_PARSER = etree.XMLParser(recover=False, **_SAFE)  # type: ignore[arg-type]
 
 
-def parse_xml(data: bytes, url: str) -> etree._Element:
-    """A parsed XML document, entities refused; FeedError when it is not XML."""
+def parse_xml(data: bytes, url: str, strict: bool = False) -> etree._Element:
+    """A parsed XML document, entities refused; FeedError when it is not XML.
+
+    ``strict``: malformed XML is refused rather than repaired (a truncated sitemap would otherwise
+    yield its last, cut-off address as an article URL).
+    """
     refuse_entities(data, url)
     try:
-        root = etree.fromstring(data, _PARSER)
+        root = etree.fromstring(data, _STRICT_PARSER if strict else _PARSER)
     except etree.XMLSyntaxError as error:
-        raise FeedError(url, f"not XML: {error}") from error
+        raise FeedError(url, f"not well-formed XML: {error}") from error
     if root is None:
         raise FeedError(url, "not XML: empty document")
     return root

@@ -56,7 +56,11 @@ def read_sitemap(page: FetchedPage, max_bytes: int = 10 * 1024 * 1024) -> Sitema
         # a text sitemap: one URL per line
         lines = [line.strip() for line in body.decode("utf-8", errors="replace").splitlines() if line.strip()]
         return SitemapDocument(tuple(_discovered([(line, None) for line in lines], page.final_url)), ())
-    root = parse_xml(body, page.final_url)
+    # strict, as search engines read sitemaps: a malformed one is refused whole, with the parser's reason
+    try:
+        root = parse_xml(body, page.final_url, strict=True)
+    except FeedError as error:
+        raise FeedError(page.final_url, f"invalid sitemap: {error.reason}") from error
     kind = _local(root.tag)
     if kind == "sitemapindex":
         found: list[tuple[str, datetime | None]] = []

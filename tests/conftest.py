@@ -198,6 +198,13 @@ class FaultySiteHandler(DemoSiteHandler):
             )
             self.send_body(200, body.encode(), "application/xml")
             return True
+        if path == "/fault/broken-sitemap.xml":
+            cut = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{base}/a'
+            self.send_body(200, cut.encode(), "application/xml")
+            return True
+        if path == "/fault/not-a-feed.xml":
+            self.send_body(200, b'{"this": "is json, not a feed"', "application/rss+xml")
+            return True
         return False
 
     def _serve_article(self, path: str) -> None:

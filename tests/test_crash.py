@@ -8,6 +8,7 @@ the kill is drawn at random (the seed is printed, and NEWSFLOW_CRASH_SEED replay
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -92,6 +93,7 @@ def slow_site() -> Iterator[str]:
 
 
 def _ingest(tmp_path: Path, site: str, db: Path) -> subprocess.Popen[str]:
+    tmp_path.mkdir(exist_ok=True)
     sources = tmp_path / "sources.toml"
     sources.write_text(
         f'[[sources]]\nname = "slow"\nsitemaps = ["{site}/sitemap.xml"]\nmax_articles_per_run = {ARTICLES}\n'
@@ -117,10 +119,8 @@ def _kill_tree(process: subprocess.Popen[str]) -> None:
     family = psutil.Process(process.pid).children(recursive=True)
     os.killpg(process.pid, signal.SIGKILL)
     for child in family:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             child.kill()
-        except psutil.NoSuchProcess:
-            pass
     process.wait(timeout=30)
     psutil.wait_procs(family, timeout=30)
 
@@ -162,6 +162,7 @@ def test_sigkill_mid_run_then_rerun_equals_a_clean_run(tmp_path: Path, slow_site
     # what the kill left is a readable database holding only whole batches
     if crashed_db.exists():
         partial = _contents(crashed_db)
+        print(f"killed after {kill_after} pages served: {len(partial['articles'])} articles committed")
         assert len(partial["articles"]) < ARTICLES
         assert len(partial["pages"]) == len({k for k, _ in partial["pages"]})
 
