@@ -144,4 +144,6 @@ def backfill(
     except NewsflowError as error:
         book.fail(error)
         raise
+    finally:
+        book.writer.release()  # whatever ended the crawl, the file and the writer slot are given back
     return book.finish()

@@ -384,4 +384,6 @@ def ingest(
     except NewsflowError as error:
         book.fail(error)
         raise
+    finally:
+        book.writer.release()  # whatever ended the crawl, the file and the writer slot are given back
     return book.finish()

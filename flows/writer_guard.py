@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from extractors.errors import DatabaseLocked
+from storage.connection import held_connection
 
 WRITER_LIMIT = "duckdb-writer"
 _ready: set[str] = set()
@@ -67,16 +68,17 @@ def single_writer(db: str, timeout_seconds: float = 600.0) -> Iterator[None]:
 
 
 class WriterLease:
-    """The writer slot kept across a run's consecutive writes, given back after ``hold_seconds``.
+    """The writer slot and the open database kept across a run's consecutive writes, for ``hold_seconds``.
 
     Against a server each slot costs API round trips (acquire, lease, release) that a loaded server
-    answers in tenths of a second: per batch that was a fifth of a run's wall time.  A run keeps the
-    slot from one batch to the next and gives it back once it has held it ``hold_seconds``, at an
-    error, or at ``release``, so an overlapping run waits at most about that long plus one write.
-    Each write still opens and commits its own connection: readers see every batch as it lands.
+    answers in tenths of a second, and each opening of the file reloads its indexes and each closing
+    checkpoints it: per batch, that was most of a large run's store time.  A run keeps both from one
+    batch to the next and gives them back once it has held them ``hold_seconds``, at an error, or at
+    ``release``, so an overlapping run (or a reader in another process, which waits up to 10 s) waits
+    at most about that long plus one write.  Each write is still its own committed transaction.
     """
 
-    def __init__(self, db: str, hold_seconds: float = 20.0) -> None:
+    def __init__(self, db: str, hold_seconds: float = 8.0) -> None:
         self.db = db
         self.hold_seconds = hold_seconds
         self._slot: ExitStack | None = None
@@ -87,6 +89,11 @@ class WriterLease:
         if self._slot is None:
             slot = ExitStack()
             slot.enter_context(single_writer(self.db))
+            try:
+                slot.enter_context(held_connection(self.db))
+            except BaseException:
+                slot.close()
+                raise
             self._slot, self._since = slot, time.monotonic()
         try:
             yield
