@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,16 +234,22 @@ def _collect_only_new_objects() -> Iterator[None]:
         gc.unfreeze()
 
 
+#: Batches fetched and handed to the extraction pool ahead of the one being stored: while the flow waits
+#: for the writer slot or stores a batch, the workers still have a whole batch queued.
+AHEAD = 2
+
+
 @dataclass(slots=True)
 class _InFlight:
-    """A batch whose pages are being extracted while the flow stores the batch before it."""
+    """A batch whose pages are being extracted while the flow stores the batches before it."""
 
     results: list[FetchResult]
-    extraction: PrefectFuture[tuple[list[Extracted], list[Failure]]]
+    extraction: PrefectFuture[tuple[list[Extracted], list[Failure]]] | None
+    """None when the batch brought no page to extract (all 304s or failures): no task run for nothing."""
 
 
 def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report: SourceReport) -> None:
-    """A pipeline over the source's batches: fetch batch k+1 while batch k is extracted and batch k-1 stored.
+    """A pipeline over the source's batches: batch k is stored while k+1 and k+2 are extracted and fetched.
 
     Fetching is async I/O, extraction runs in worker processes and the store in this thread, so the
     three overlap and the cores stay busy extracting.  Each batch is stored in one transaction, after
@@ -261,19 +268,19 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report:
 
     transient = False
     fetching = fetch(batches[0]) if batches else None
-    previous: _InFlight | None = None
+    pending: deque[_InFlight] = deque()
     try:
         for index in range(len(batches)):
             assert fetching is not None
             results = fetching.result()
             fetching = fetch(batches[index + 1]) if index + 1 < len(batches) else None
             pages = [r for r in results if isinstance(r, FetchedPage)]
-            current = _InFlight(results, extract_batch.submit(as_is(pages), item.options, workers, book.run_id))
-            if previous is not None:
-                transient = _store(book, item, report, previous) or transient
-            previous = current
-        if previous is not None:
-            transient = _store(book, item, report, previous) or transient
+            extraction = extract_batch.submit(as_is(pages), item.options, workers, book.run_id) if pages else None
+            pending.append(_InFlight(results, extraction))
+            while len(pending) > AHEAD:
+                transient = _store(book, item, report, pending.popleft()) or transient
+        while pending:
+            transient = _store(book, item, report, pending.popleft()) or transient
         if item.discovery is not None:
             # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
             # after a transient failure the next run must see the same entries again
@@ -292,7 +299,7 @@ def _store(book: RunBook, item: Work, report: SourceReport, batch: _InFlight) ->
     """Store one extracted batch and count it; True if a URL of it failed transiently."""
     pages = [r for r in batch.results if isinstance(r, FetchedPage)]
     unchanged = [r for r in batch.results if isinstance(r, NotModified)]
-    extracted, extract_failures = batch.extraction.result()
+    extracted, extract_failures = batch.extraction.result() if batch.extraction is not None else ([], [])
     failures = [r for r in batch.results if isinstance(r, Failure)] + extract_failures
     # the writer slot is taken here, in the flow, around the store task: taken inside a task run,
     # Prefect hands it back only after the task run ends, which costs the next writer seconds

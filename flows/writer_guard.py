@@ -6,7 +6,7 @@ every write goes through ``single_writer``: against a Prefect server it holds
 a slot of the global concurrency limit ``duckdb-writer`` (limit 1, created on
 first use, ``strict=True`` so a missing limit is an error, not a no-op) for
 the length of one short write transaction (or, through ``WriterLease``, of a
-run's consecutive batch writes for up to ~20 s).  Without a server (ephemeral
+run's consecutive batch writes for up to 30 s).  Without a server (ephemeral
 mode, where a killed holder's slot never comes back) the file lock beside the
 database (``storage.connection``), which every write takes anyway, is the
 guard.
@@ -68,42 +68,59 @@ def single_writer(db: str, timeout_seconds: float = 600.0) -> Iterator[None]:
 
 
 class WriterLease:
-    """The writer slot and the open database kept across a run's consecutive writes, for ``hold_seconds``.
+    """The writer slot and the open database kept across a run's consecutive writes.
 
     Against a server each slot costs API round trips (acquire, lease, release) that a loaded server
     answers in tenths of a second, and each opening of the file reloads its indexes and each closing
-    checkpoints it: per batch, that was most of a large run's store time.  A run keeps both from one
-    batch to the next and gives them back once it has held them ``hold_seconds``, at an error, or at
-    ``release``, so an overlapping run (or a reader in another process, which waits up to 10 s) waits
-    at most about that long plus one write.  Each write is still its own committed transaction.
+    checkpoints it: per batch, that was most of a large run's store and orchestration time.  A run
+    keeps the slot for up to ``slot_seconds`` (an overlapping run waits about that long) and the open
+    file for up to ``file_seconds`` (a reader in another process waits up to 10 s for it), and gives
+    both back at an error or at ``release``.  Each write is still its own committed transaction.
     """
 
-    def __init__(self, db: str, hold_seconds: float = 8.0) -> None:
+    def __init__(self, db: str, slot_seconds: float = 30.0, file_seconds: float = 8.0) -> None:
         self.db = db
-        self.hold_seconds = hold_seconds
+        self.slot_seconds = slot_seconds
+        self.file_seconds = file_seconds
         self._slot: ExitStack | None = None
-        self._since = 0.0
+        self._file: ExitStack | None = None
+        self._slot_since = self._file_since = 0.0
 
     @contextmanager
     def write(self) -> Iterator[None]:
         if self._slot is None:
             slot = ExitStack()
             slot.enter_context(single_writer(self.db))
+            self._slot, self._slot_since = slot, time.monotonic()
+        if self._file is None:
+            file = ExitStack()
             try:
-                slot.enter_context(held_connection(self.db))
+                file.enter_context(held_connection(self.db))
             except BaseException:
-                slot.close()
+                self.release()
                 raise
-            self._slot, self._since = slot, time.monotonic()
+            self._file, self._file_since = file, time.monotonic()
         try:
             yield
         except BaseException:
             self.release()
             raise
-        if time.monotonic() - self._since >= self.hold_seconds:
+        now = time.monotonic()
+        if now - self._slot_since >= self.slot_seconds:
             self.release()
+        elif now - self._file_since >= self.file_seconds:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
     def release(self) -> None:
-        slot, self._slot = self._slot, None
-        if slot is not None:
-            slot.close()
+        """Close the file, then give the slot back (idempotent)."""
+        try:
+            self._close_file()
+        finally:
+            slot, self._slot = self._slot, None
+            if slot is not None:
+                slot.close()

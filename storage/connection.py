@@ -91,6 +91,8 @@ def held_connection(path: str | Path, wait_seconds: float = 120.0) -> Iterator[N
     with _file_lock(db, wait_seconds):
         con = _open(db, read_only=False, wait_seconds=wait_seconds)
         try:
+            # a long index rebuild would otherwise draw DuckDB's progress bar into the run's output
+            con.execute("SET enable_progress_bar = false")
             migrate(con)
             _held[_key(db)] = con
             yield

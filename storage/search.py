@@ -53,11 +53,22 @@ def has_index(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(found and found[0])
 
 
+#: DuckDB memory while the index is rebuilt; the rest spills to ``<db>.tmp``.  Unbounded, building it over
+#: 20,000 articles took ~1.1 GB (two threads), which would make a run's peak memory grow with the corpus.
+INDEX_MEMORY_LIMIT = "256MB"
+
+
 def rebuild_index(db: str | Path) -> None:
     """(Re)build the BM25 index over title, description and body (call with the writer slot held)."""
     with write_connection(db) as con:
         load_fts(con, str(db))
-        con.execute("PRAGMA create_fts_index('articles', 'url_key', 'title', 'description', 'body_text', overwrite=1)")
+        con.execute(f"SET memory_limit = '{INDEX_MEMORY_LIMIT}'")
+        try:
+            con.execute(
+                "PRAGMA create_fts_index('articles', 'url_key', 'title', 'description', 'body_text', overwrite=1)"
+            )
+        finally:
+            con.execute("RESET memory_limit")
 
 
 @dataclass(frozen=True, slots=True)

@@ -373,6 +373,9 @@ def _write_validators(
         INSERT INTO http_validators SELECT url, etag, last_modified, updated_at FROM staged_validators
         ON CONFLICT (url) DO UPDATE SET
             etag = excluded.etag, last_modified = excluded.last_modified, updated_at = excluded.updated_at
+        -- a 304 usually repeats the validators: rewriting the same row costs more than checking it
+        WHERE http_validators.etag IS DISTINCT FROM excluded.etag
+           OR http_validators.last_modified IS DISTINCT FROM excluded.last_modified
         """
     )
     con.unregister("staged_validators")
