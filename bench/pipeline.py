@@ -185,6 +185,9 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
                 cpu[p.pid] = ("main" if p.pid == process.pid else "workers", times.user + times.system)
         except psutil.Error:
             continue
+        if os.environ.get("NEWSFLOW_BENCH_RSS_LOG"):
+            with open(os.environ["NEWSFLOW_BENCH_RSS_LOG"], "a") as log:
+                log.write(f"{datetime.now(UTC):%H:%M:%S.%f} {sum(s for s, _ in sizes) >> 20} {sizes[0][0] >> 20}\n")
         if sum(size for size, _ in sizes) > peak:
             peak = sum(size for size, _ in sizes)
             detail = ", ".join(f"{name or 'main'} {size / 2**20:.0f}" for size, name in sorted(sizes, reverse=True))
@@ -265,7 +268,7 @@ def main() -> int:
         "PREFECT_HOME": str(workdir / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
         "NEWSFLOW_BATCH_SIZE": str(args.batch_size),
         "NEWSFLOW_ALLOWED_PRIVATE_NETWORKS": "127.0.0.0/8",
     }
