@@ -319,11 +319,13 @@ def _store(book: RunBook, item: Work, report: SourceReport, batch: _InFlight) ->
                      item.name or "urls", len(pages), counts.new, counts.updated, counts.unchanged,
                      counts.not_modified, len(failures))  # fmt: skip
     book.batch_done()
-    with stage(book.run_id, "gc"):
-        # Prefect futures and httpx responses sit in reference cycles that keep a whole batch's pages
-        # alive until Python's next full collection, which a long run reaches rarely: memory would
-        # grow with the run instead of staying at the few batches in flight
-        gc.collect()
+    if pages:
+        with stage(book.run_id, "gc"):
+            # Prefect futures and httpx responses sit in reference cycles that keep a whole batch's pages
+            # alive until Python's next full collection, which a long run reaches rarely: memory would
+            # grow with the run instead of staying at the few batches in flight (a batch of 304s holds
+            # no page bodies: nothing worth a collection)
+            gc.collect()
     return any(f.transient for f in failures)
 
 
