@@ -204,15 +204,21 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
     return json.loads(out.strip().splitlines()[-1]), wall, peak / 2**20
 
 
-def start_prefect_server(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A Prefect server of the bench's own, as production runs one (a temporary server per process costs
-    each run ~5-10 s of start-up and its memory); its address and process."""
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     import socket
-    import urllib.request
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
+
+
+def start_prefect_server(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A Prefect server of the bench's own, as production runs one (a temporary server per process costs
+    each run ~5-10 s of start-up and its memory); its address and process."""
+    import urllib.request
+
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     log = (workdir / "prefect-server.log").open("wb")
     server = subprocess.Popen(
@@ -244,11 +250,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="keep the DuckDB file here")
     args = parser.parse_args()
 
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     from multiprocessing import Event
 
     ready = Event()

@@ -18,7 +18,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from extractors import ExtractOptions
-from extractors.errors import ConfigError, NewsflowError
+from extractors.errors import ConfigError
 from extractors.records import Failure
 from flows.extraction_pool import extract_all
 from flows.fetcher import FetchPolicy
@@ -120,7 +120,7 @@ def backfill(
         "max_articles": max_articles, "sources_file": sources_file, "db": db_path,
     })  # fmt: skip
     book.start()
-    try:
+    with book.running():
         path = sources_file or settings.sources
         chosen: tuple[Source, ...] = ()
         if path:
@@ -141,9 +141,4 @@ def backfill(
                     by_hand, _bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
                     work.append(by_hand)
                 crawl(book, work, settings.batch_size, settings.workers(), progress=True)
-    except NewsflowError as error:
-        book.fail(error)
-        raise
-    finally:
-        book.writer.release()  # whatever ended the crawl, the file and the writer slot are given back
     return book.finish()

@@ -359,40 +359,34 @@ def ingest(
         "since": since, "until": until, "refresh": refresh, "db": db_path,
     })  # fmt: skip
     book.start()
-    try:
-        with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
-            base = FetchPolicy.from_settings(settings)
-            window = window_for(since, until)
-            work: list[Work] = []
-            path = sources_file or settings.sources
-            if path and (sources or not (urls or feeds)):
-                chosen = select_sources(load_sources(path), sources)
-                book.remember_sources(chosen)
-                for source in chosen:
-                    work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id))
-            if feeds:
-                # feeds given by hand: just their entries, not the whole site's sitemaps
-                adhoc = Source(
-                    name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
-                    respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
-                )  # fmt: skip
-                planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id)
-                unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
-                work.append(dataclasses.replace(planned, policy=unpaced))
-            bad: list[Failure] = []
-            if urls:
-                by_hand, bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
-                work.append(by_hand)
-            if bad:
-                with book.writer.write():
-                    store_batch_task(db_path, book.run_id, [], [], bad, [], None)
-            crawl(book, work, settings.batch_size, settings.workers())
-            if bad:
-                with book.source("invalid") as report:
-                    report.failures.update(f.outcome for f in bad)
-    except NewsflowError as error:
-        book.fail(error)
-        raise
-    finally:
-        book.writer.release()  # whatever ended the crawl, the file and the writer slot are given back
+    with book.running(), fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
+        base = FetchPolicy.from_settings(settings)
+        window = window_for(since, until)
+        work: list[Work] = []
+        path = sources_file or settings.sources
+        if path and (sources or not (urls or feeds)):
+            chosen = select_sources(load_sources(path), sources)
+            book.remember_sources(chosen)
+            for source in chosen:
+                work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id))
+        if feeds:
+            # feeds given by hand: just their entries, not the whole site's sitemaps
+            adhoc = Source(
+                name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
+                respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
+            )  # fmt: skip
+            planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id)
+            unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
+            work.append(dataclasses.replace(planned, policy=unpaced))
+        bad: list[Failure] = []
+        if urls:
+            by_hand, bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+            work.append(by_hand)
+        if bad:
+            with book.writer.write():
+                store_batch_task(db_path, book.run_id, [], [], bad, [], None)
+        crawl(book, work, settings.batch_size, settings.workers())
+        if bad:
+            with book.source("invalid") as report:
+                report.failures.update(f.outcome for f in bad)
     return book.finish()

@@ -168,6 +168,18 @@ class RunBook:
         self._artifacts(report)
         return report
 
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """The body of a flow run: an infrastructure error is recorded before it propagates, and whatever
+        ends the body, the database file and the writer slot are given back (``finish`` takes them again)."""
+        try:
+            yield
+        except NewsflowError as error:
+            self.fail(error)
+            raise
+        finally:
+            self.writer.release()
+
     def fail(self, error: NewsflowError) -> None:
         """Record why the run stopped (best effort: the database may be what failed)."""
         self.logger.error("run failed: %s", error)
