@@ -32,7 +32,7 @@ from flows.sources import Source
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
 from storage.search import rebuild_index
-from storage.writer import RunRecord, record_run, record_sources
+from storage.writer import RunRecord, record_run, record_sources, sweep_page_files
 
 
 @dataclass(slots=True)
@@ -162,6 +162,9 @@ class RunBook:
                 report.requested, report.fetched, report.new, report.updated, report.unchanged, report.failed,
                 json.dumps(report.failures), None, report.not_modified, report.skipped,
             ))  # fmt: skip
+            if report.fetched:
+                # body files left by a run killed between writing them and its commit
+                sweep_page_files(self.db)
         self.writer.release()
         report = dataclasses.replace(report, timings=self.stages.timings())
         stop_clock(self.run_id)

@@ -18,6 +18,7 @@ from extractors.errors import InvalidURL
 from extractors.records import FetchedPage, Validators
 from extractors.urls import normalize_url, url_key
 from storage.connection import read_connection
+from storage.page_files import read_bodies
 
 # outcomes that will not change by asking again: the URL is not refetched unless a run asks to refresh
 _SETTLED_FAILURES = ("no_content", "not_html", "too_large", "blocked_address", "invalid_url")
@@ -119,15 +120,17 @@ def stored_pages(db_path: str | Path, url_keys: Sequence[str]) -> list[FetchedPa
         con.register("wanted", pa.table({"url_key": list(url_keys)}))
         rows = con.execute(
             """
-            SELECT p.url, p.final_url, p.status, p.headers, p.html_zlib, p.fetched_at FROM pages p
-            JOIN wanted USING (url_key)
+            SELECT p.url, p.final_url, p.status, p.headers, p.html_zlib, p.html_file, p.html_sha256, p.fetched_at
+            FROM pages p JOIN wanted USING (url_key)
             QUALIFY row_number() OVER (PARTITION BY p.url_key ORDER BY p.fetched_at DESC) = 1
             """
         ).fetchall()
         con.unregister("wanted")
+    # pages stored before migration 4 carry their blob; newer ones name the file holding it
+    in_files = read_bodies(db_path, [(name, sha256) for *_, blob, name, sha256, _ in rows if blob is None])
     pages = []
-    for url, final_url, status, headers, html_zlib, fetched_at in rows:
+    for url, final_url, status, headers, html_zlib, html_file, sha256, fetched_at in rows:
         header_map = json.loads(headers) if headers else {}
-        pages.append(FetchedPage(url, final_url, status, tuple(header_map.items()), zlib.decompress(html_zlib),
-                                 fetched_at))  # fmt: skip
+        body = zlib.decompress(html_zlib) if html_zlib is not None else in_files[(html_file, sha256)]
+        pages.append(FetchedPage(url, final_url, status, tuple(header_map.items()), body, fetched_at))
     return pages

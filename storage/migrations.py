@@ -32,6 +32,10 @@ TABLE_COMMENTS: tuple[tuple[str, str], ...] = (
     ("sources", "The sources as last configured (sources.toml)."),
     ("http_validators", "ETag / Last-Modified per URL for conditional requests."),
 )
+PAGES_COMMENT = "Metadata per fetch that brought new content; the raw HTML is in html_file (or html_zlib, older rows)."
+PAGES_FILE_COMMENT = (
+    "Parquet file in <database>.pages/ with this page's zlib-packed HTML (html_sha256 -> html_zlib)."
+)
 ARTICLE_COLUMN_COMMENTS: tuple[tuple[str, str], ...] = (
     ("url_key", "Dedup key: canonical URL with www./m./amp. and AMP suffixes folded."),
     ("canonical_url", "rel=canonical > JSON-LD url > og:url > fetched URL, normalised."),
@@ -222,6 +226,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             *(f"COMMENT ON TABLE {table} IS {_sql_text(text)}" for table, text in TABLE_COMMENTS),
             *(f"COMMENT ON COLUMN articles.{column} IS {_sql_text(text)}" for column, text in ARTICLE_COLUMN_COMMENTS),
+        ),
+    ),
+    Migration(
+        4,
+        "raw HTML of new pages in Parquet files beside the database",
+        (
+            # older rows keep their blob; new rows name the file (storage/page_files.py) that holds theirs
+            "ALTER TABLE pages ADD COLUMN html_file VARCHAR",
+            "ALTER TABLE pages ALTER COLUMN html_zlib DROP NOT NULL",
+            f"COMMENT ON TABLE pages IS {_sql_text(PAGES_COMMENT)}",
+            f"COMMENT ON COLUMN pages.html_file IS {_sql_text(PAGES_FILE_COMMENT)}",
         ),
     ),
 )

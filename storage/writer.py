@@ -23,6 +23,7 @@ from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, jaccard, sh
 from extractors.records import Article, Attempt, Failure, FetchedPage, NotModified
 from storage.connection import write_connection
 from storage.packing import PackedHtml, pack_html
+from storage.page_files import PageBody, sweep_orphans, write_bodies
 
 _TS = pa.timestamp("us", tz="UTC")
 _LINKS = pa.list_(pa.struct([("text", pa.string()), ("url", pa.string())]))
@@ -57,18 +58,61 @@ def _pages_table(
 ) -> pa.Table:
     return pa.table(
         {
+            "row": pa.array(range(len(pages)), pa.int32()),
             "url": [p.url for p in pages],
             "final_url": [p.final_url for p in pages],
             "url_key": [keys.get(p.url) for p in pages],
             "status": pa.array([p.status for p in pages], pa.int32()),
             "headers": [json.dumps(dict(p.headers)) for p in pages],
-            "html_zlib": pa.array([packed[p.url].zlib for p in pages], pa.binary()),
             "html_sha256": [packed[p.url].sha256 for p in pages],
             "html_bytes": pa.array([len(p.body) for p in pages], pa.int32()),
             "fetched_at": pa.array([p.fetched_at for p in pages], _TS),
             "run_id": [run_id] * len(pages),
         }
     )
+
+
+_PAGE_COLUMNS = "url, final_url, url_key, status, headers, html_sha256, html_bytes, fetched_at, run_id"
+
+
+def _write_pages(
+    con: duckdb.DuckDBPyConnection,
+    db_path: str | Path,
+    pages: Sequence[FetchedPage],
+    keys: dict[str, str],
+    run_id: str,
+    packed: Mapping[str, PackedHtml],
+) -> None:
+    """Keep the pages whose HTML this article (or final URL) has not had yet: bodies to a file, rows here."""
+    con.register("staged_pages", _pages_table(pages, keys, run_id, packed))
+    try:
+        fresh = [row for (row,) in con.execute(
+            """
+            SELECT s.row FROM staged_pages s
+            WHERE NOT EXISTS (
+                SELECT 1 FROM pages p
+                WHERE p.html_sha256 = s.html_sha256
+                  AND coalesce(p.url_key, p.final_url) = coalesce(s.url_key, s.final_url))
+            ORDER BY s.row
+            """
+        ).fetchall()]  # fmt: skip
+        if not fresh:
+            return
+        bodies = [
+            PageBody(packed[p.url].sha256, keys.get(p.url), p.final_url, packed[p.url].zlib)
+            for p in (pages[row] for row in fresh)
+        ]
+        # the file is on disk before the rows naming it commit: a crash in between leaves an orphan, not a hole
+        name = write_bodies(db_path, bodies)
+        con.register("fresh_rows", pa.table({"row": pa.array(fresh, pa.int32())}))
+        con.execute(
+            f"INSERT INTO pages ({_PAGE_COLUMNS}, html_file) "
+            f"SELECT {_PAGE_COLUMNS}, ? FROM staged_pages WHERE row IN (SELECT row FROM fresh_rows)",
+            [name],
+        )
+        con.unregister("fresh_rows")
+    finally:
+        con.unregister("staged_pages")
 
 
 def _articles_table(
@@ -403,18 +447,7 @@ def store_batch(
     with write_connection(db_path) as con:
         verdict = _classify(con, items) if items else {}
         if pages:
-            con.register("staged_pages", _pages_table(pages, keys_by_url, run_id, packed))
-            con.execute(
-                """
-                INSERT INTO pages
-                SELECT s.* FROM staged_pages s
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM pages p
-                    WHERE p.html_sha256 = s.html_sha256
-                      AND coalesce(p.url_key, p.final_url) = coalesce(s.url_key, s.final_url))
-                """
-            )
-            con.unregister("staged_pages")
+            _write_pages(con, db_path, pages, keys_by_url, run_id, packed)
         changed = [i for i in items if verdict[i.article.url_key] != "unchanged"]
         if changed:
             con.register("staged_articles", _articles_table(changed, run_id, now, source, packed))
@@ -524,3 +557,11 @@ def record_sources(db_path: str | Path, definitions: Sequence[tuple[str, str]]) 
             """,
             [(name, definition, now) for name, definition in definitions],
         )
+
+
+def sweep_page_files(db_path: str | Path) -> int:
+    """Remove page-body files no ``pages`` row names (a run killed between file and commit); returns how many."""
+    with write_connection(db_path) as con:
+        referenced = [name for (name,) in con.execute(
+            "SELECT DISTINCT html_file FROM pages WHERE html_file IS NOT NULL").fetchall()]  # fmt: skip
+    return sweep_orphans(db_path, referenced)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import zlib
@@ -14,10 +15,12 @@ from extractors import extract_html
 from extractors.article import fetched_page_from_file
 from extractors.errors import DatabaseLocked, StorageError
 from extractors.records import Failure, FetchedPage
+from storage import page_files
 from storage.connection import read_connection, write_connection
-from storage.migrations import LATEST_VERSION
+from storage.lookups import stored_pages
+from storage.migrations import LATEST_VERSION, MIGRATIONS
 from storage.queries import run_query
-from storage.writer import Extracted, store_batch
+from storage.writer import Extracted, store_batch, sweep_page_files
 from tests.golden import PAGES
 
 URL = "https://www.klatenflashback.example/international/qatar-pushes-for-diplomacy-in-the-midst-of-middle-east-conflict,-these-are-the-facts-of-discussions-with-the-us/"
@@ -70,8 +73,13 @@ def test_stored_html_round_trips_and_types_are_native(db_path: str) -> None:
     body = (PAGES / "klaten-flashback" / "page.html").read_bytes()
     page = _page(body)
     store_batch(db_path, "run-1", [page], [_extracted(page)], [])
+    folder = page_files.directory(db_path)
     with read_connection(db_path) as con:
-        (html,) = con.execute("SELECT html_zlib FROM pages").fetchone() or (None,)
+        # an analyst reads the raw HTML straight from the Parquet files the pages rows name
+        (html,) = con.execute(
+            f"SELECT f.html_zlib FROM pages p JOIN read_parquet('{folder}/*.parquet', filename = true) f"
+            f" ON f.html_sha256 = p.html_sha256 AND f.filename = '{folder}/' || p.html_file"
+        ).fetchone() or (None,)
         types = dict(
             con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns WHERE table_name='articles'"
@@ -79,6 +87,7 @@ def test_stored_html_round_trips_and_types_are_native(db_path: str) -> None:
         )
         links = con.execute("SELECT related_links[1].url, authors[1], published_at FROM articles").fetchone()
     assert zlib.decompress(html) == body
+    assert [p.body for p in stored_pages(db_path, [_extracted(page).article.url_key])] == [body]
     assert types["authors"] == "VARCHAR[]" and types["published_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["related_links"].startswith("STRUCT")
     assert links is not None and links[0].endswith("strait-of-hormuz/") and links[1] == "Dimas Prasetyo"
@@ -137,3 +146,69 @@ def test_reader_gives_up_with_a_clear_busy_error(db_path: str) -> None:
         holder.kill()
         holder.wait()
     assert run_query(db_path, "SELECT count(*) FROM articles").rows == ((0,),)
+
+
+def _body_files(db_path: str) -> list[str]:
+    return sorted(p.name for p in page_files.directory(db_path).glob("*.parquet"))
+
+
+def test_a_repeated_batch_writes_no_second_body_file(db_path: str) -> None:
+    body = (PAGES / "klaten-flashback" / "page.html").read_bytes()
+    page = _page(body)
+    store_batch(db_path, "run-1", [page], [_extracted(page)], [])
+    files = _body_files(db_path)
+    store_batch(db_path, "run-2", [page], [_extracted(page)], [])
+    assert len(files) == 1 and _body_files(db_path) == files
+    assert run_query(db_path, "SELECT html_file FROM pages").rows == ((files[0],),)
+
+
+def test_sweep_removes_only_bodies_no_row_names(db_path: str) -> None:
+    body = (PAGES / "klaten-flashback" / "page.html").read_bytes()
+    page = _page(body)
+    store_batch(db_path, "run-1", [page], [_extracted(page)], [])
+    kept = _body_files(db_path)
+    # what a run killed after writing its file but before its commit leaves behind
+    orphan = page_files.write_bodies(db_path, [page_files.PageBody("0" * 64, "k", "https://x.example/", b"x")])
+    assert sweep_page_files(db_path) == 0  # too young: its transaction could still be about to commit
+    old = page_files.directory(db_path) / orphan
+    os.utime(old, (0, 0))
+    assert sweep_page_files(db_path) == 1
+    assert _body_files(db_path) == kept
+    assert [p.body for p in stored_pages(db_path, [_extracted(page).article.url_key])] == [body]
+
+
+def test_a_missing_body_file_is_a_clear_storage_error(db_path: str) -> None:
+    page = _page((PAGES / "klaten-flashback" / "page.html").read_bytes())
+    store_batch(db_path, "run-1", [page], [_extracted(page)], [])
+    for name in _body_files(db_path):
+        (page_files.directory(db_path) / name).unlink()
+    with pytest.raises(StorageError, match=r"cannot read page bodies from .*\.parquet"):
+        stored_pages(db_path, [_extracted(page).article.url_key])
+
+
+def test_pages_stored_before_body_files_still_read(db_path: str) -> None:
+    """A database from before migration 4 keeps its blobs in ``pages`` and re-extracts from them."""
+    body = (PAGES / "klaten-flashback" / "page.html").read_bytes()
+    page = _page(body)
+    key = _extracted(page).article.url_key
+    import duckdb
+
+    con = duckdb.connect(db_path)
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL)")  # fmt: skip
+    for migration in MIGRATIONS[:3]:
+        for statement in migration.statements:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [migration.version, migration.name])
+    con.execute(
+        "INSERT INTO pages VALUES (?, ?, ?, 200, '{}', ?, 'old-sha', ?, now(), 'run-0')",
+        [page.url, page.final_url, key, zlib.compress(body), len(body)],
+    )
+    con.close()
+    with write_connection(db_path):  # the upgrade: migration 4 leaves old rows as they are
+        pass
+    assert [p.body for p in stored_pages(db_path, [key])] == [body]
+    assert not page_files.directory(db_path).exists()
+    store_batch(db_path, "run-1", [page], [_extracted(page)], [])  # a new fetch of it goes to a file
+    assert run_query(db_path, "SELECT count(*) FROM pages WHERE html_file IS NOT NULL").rows == ((1,),)
+    assert [p.body for p in stored_pages(db_path, [key])] == [body] and len(_body_files(db_path)) == 1
