@@ -22,7 +22,7 @@ from extractors.boilerplate import cut_related_blocks, prune_tree
 from extractors.budget import time_budget
 from extractors.dates import get_zone
 from extractors.errors import ExtractionError, NoArticleContent
-from extractors.fingerprint import body_fingerprint
+from extractors.fingerprint import body_fingerprints
 from extractors.html import parse_html
 from extractors.language import detect_language
 from extractors.records import Article, FetchedPage, RelatedLink
@@ -121,6 +121,7 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         raise NoArticleContent(url, "no article text found on the page")
 
     language, provenance["language"] = detect_language(body_text, metadata.html_language(signals) or options.language)
+    fingerprints = body_fingerprints(body_text)
     article = Article(
         url=url,
         canonical_url=canonical,
@@ -143,7 +144,8 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         provenance=tuple((k, v) for k, v in provenance.items() if v),
         content_hash="",
         extractor_version=EXTRACTOR_VERSION,
-        simhash=body_fingerprint(body_text),
+        simhash=fingerprints.simhash if fingerprints else None,
+        sketch=fingerprints.sketch if fingerprints else None,
     )
     return dataclasses.replace(article, content_hash=content_hash(article))
 

@@ -134,6 +134,8 @@ class Article:
     extractor_version: str
     simhash: int | None = None
     """64-bit SimHash of the body's 3-word shingles (extractors/fingerprint.py); None for a very short body."""
+    sketch: bytes | None = None
+    """MinHash sketch of the same shingles (resemblance of near-duplicates); not part of the JSON view."""
 
     def to_json_dict(self) -> dict[str, object]:
         """A JSON-ready view: ISO-8601 UTC timestamps ending in ``Z``, lists as lists."""

@@ -21,6 +21,7 @@ over a long run.  This module imports no Prefect: workers stay small.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -45,6 +46,8 @@ MAX_CHUNK = 8
 HARD_SLACK = 30.0
 #: Budget assumed for the hard deadline when a page has none of its own.
 NO_BUDGET_DEADLINE = 120.0
+#: added to the workers' niceness (see _yield_to_the_flow)
+WORKER_NICENESS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,9 @@ class ExtractionPool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool = ProcessPool(max_workers=workers, max_tasks=MAX_CHUNKS_PER_WORKER, context=_context())
+        self._pool = ProcessPool(
+            max_workers=workers, max_tasks=MAX_CHUNKS_PER_WORKER, initializer=_yield_to_the_flow, context=_context()
+        )
 
     def extract(self, pages: Sequence[FetchedPage], options: ExtractOptions) -> list[PageResult]:
         if not pages:
@@ -118,6 +123,17 @@ class ExtractionPool:
     def close(self) -> None:
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join()
+
+
+def _yield_to_the_flow() -> None:
+    """Workers run at a lower CPU priority than the flow's process.
+
+    The flow's fetching and storing are the pipeline's one serial path: while they wait for a core the
+    workers soon run out of pages, and every batch commits later.  Niced workers still take every
+    cycle the flow does not use.
+    """
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
 
 
 def _deadline(pages: int, options: ExtractOptions) -> float:

@@ -36,6 +36,7 @@ PAGES_COMMENT = "Metadata per fetch that brought new content; the raw HTML is in
 PAGES_FILE_COMMENT = (
     "Parquet file in <database>.pages/ with this page's zlib-packed HTML (html_sha256 -> html_zlib)."
 )
+SKETCH_COMMENT = "128-bin MinHash of the body's shingles: estimates the resemblance of near-duplicates."
 ARTICLE_COLUMN_COMMENTS: tuple[tuple[str, str], ...] = (
     ("url_key", "Dedup key: canonical URL with www./m./amp. and AMP suffixes folded."),
     ("canonical_url", "rel=canonical > JSON-LD url > og:url > fetched URL, normalised."),
@@ -230,8 +231,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         4,
-        "raw HTML of new pages in Parquet files beside the database",
+        "raw HTML of new pages in Parquet files beside the database; MinHash sketches",
         (
+            "ALTER TABLE articles ADD COLUMN sketch BLOB",
+            f"COMMENT ON COLUMN articles.sketch IS {_sql_text(SKETCH_COMMENT)}",
             # older rows keep their blob; new rows name the file (storage/page_files.py) that holds theirs
             "ALTER TABLE pages ADD COLUMN html_file VARCHAR",
             "ALTER TABLE pages ALTER COLUMN html_zlib DROP NOT NULL",

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, jaccard, shingles
+from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_fingerprints, estimated_resemblance
 from extractors.records import Article, Attempt, Failure, FetchedPage, NotModified
 from storage.connection import write_connection
 from storage.packing import PackedHtml, pack_html
@@ -150,6 +150,7 @@ def _articles_table(
             "run_id": [run_id] * len(arts),
             "source": [source] * len(arts),
             "simhash": pa.array([a.simhash for a in arts], pa.uint64()),
+            "sketch": pa.array([a.sketch for a in arts], pa.binary()),
         }
     )
 
@@ -157,7 +158,7 @@ def _articles_table(
 _ARTICLE_COLUMNS = (
     "canonical_url", "url", "title", "authors", "published_at", "modified_at", "language", "site_name", "section",
     "tags", "description", "lead_image_url", "body_text", "headings", "related_links", "word_count", "is_paywalled",
-    "provenance", "content_hash", "extractor_version", "page_sha256", "updated_at", "run_id", "simhash",
+    "provenance", "content_hash", "extractor_version", "page_sha256", "updated_at", "run_id", "simhash", "sketch",
 )  # fmt: skip
 _INSERTED = ("url_key", *_ARTICLE_COLUMNS, "first_seen_at", "source")
 
@@ -208,9 +209,7 @@ def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> Non
     if not pairs:
         return
     involved = sorted({k for pair in pairs for k in pair})
-    wanted = _keys(con, "involved", involved)
-    bodies = dict(con.execute(f"SELECT url_key, body_text FROM articles WHERE url_key IN (SELECT url_key FROM {wanted})"
-                              ).fetchall())  # fmt: skip
+    sketches = _sketches(con, involved)
     family: dict[str, str] = {k: k for k in involved}
 
     def find(key: str) -> str:
@@ -219,9 +218,13 @@ def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> Non
             key = family[key]
         return key
 
-    cache: dict[str, set[str]] = {}
     for one, other in pairs:
-        if find(one) != find(other) and resemblance_of(one, other, bodies, cache) >= COPY_RESEMBLANCE:
+        if (
+            find(one) != find(other)
+            and one in sketches
+            and other in sketches
+            and estimated_resemblance(sketches[one], sketches[other]) >= COPY_RESEMBLANCE
+        ):
             family[find(one)] = find(other)
     groups: dict[str, list[str]] = {}
     for key in involved:
@@ -260,14 +263,33 @@ def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> Non
     con.unregister("family_roots")
 
 
-def resemblance_of(one: str, other: str, bodies: Mapping[str, str], cache: dict[str, set[str]]) -> float:
-    """``resemblance`` of two stored articles, each body's shingles computed once per batch."""
-    if bodies[one] == bodies[other]:
-        return 1.0  # the same wire text, word for word: no need to shingle it
-    for key in (one, other):
-        if key not in cache:
-            cache[key] = shingles(bodies[key])
-    return jaccard(cache[one], cache[other])
+def _sketches(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> dict[str, bytes]:
+    """The stored MinHash sketch of each article; rows from before sketches existed get theirs now.
+
+    Only those rows' bodies are read: reading ``body_text`` back decompresses the whole column.
+    """
+    wanted = _keys(con, "involved", keys)
+    found: dict[str, bytes | None] = dict(
+        con.execute(f"SELECT url_key, sketch FROM articles WHERE url_key IN (SELECT url_key FROM {wanted})").fetchall()
+    )
+    missing = [key for key, sketch in found.items() if sketch is None]
+    if missing:
+        older = _keys(con, "unsketched", missing)
+        bodies = con.execute(f"SELECT url_key, body_text FROM articles WHERE url_key IN (SELECT url_key FROM {older})")
+        computed = {key: body_fingerprints(body) for key, body in bodies.fetchall()}
+        filled = {key: prints.sketch for key, prints in computed.items() if prints is not None}
+        if filled:
+            con.register(
+                "filled_sketches",
+                pa.table({"url_key": list(filled), "sketch": pa.array(list(filled.values()), pa.binary())}),
+            )
+            con.execute(
+                "UPDATE articles SET sketch = f.sketch FROM filled_sketches f WHERE articles.url_key = f.url_key"
+            )
+            con.unregister("filled_sketches")
+        found.update(filled)
+    # a body too short for a sketch has no SimHash either, so it is never a candidate
+    return {key: sketch for key, sketch in found.items() if sketch is not None}
 
 
 def _classify(con: duckdb.DuckDBPyConnection, items: Sequence[Extracted]) -> dict[str, str]:

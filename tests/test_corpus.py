@@ -14,7 +14,15 @@ from typer.testing import CliRunner
 
 from extractors import Article, extract_html
 from extractors.article import content_hash, fetched_page_from_file
-from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_fingerprint, distance, resemblance
+from extractors.fingerprint import (
+    CANDIDATE_BITS,
+    COPY_RESEMBLANCE,
+    body_fingerprint,
+    body_fingerprints,
+    distance,
+    estimated_resemblance,
+    resemblance,
+)
 from flows.cli import app
 from storage.connection import write_connection
 from storage.migrations import MIGRATIONS, applied_versions
@@ -96,6 +104,31 @@ def test_fingerprint_thresholds_on_real_near_copies() -> None:
     assert distance(one, two) <= CANDIDATE_BITS and resemblance(copy, original) >= COPY_RESEMBLANCE
     assert resemblance(other, original) < 0.1
     assert body_fingerprint("too short to compare") is None
+    # the stored sketches estimate the same resemblances closely enough to sit on the same side of the line
+    texts = {"copy": copy, "original": original, "other": other}
+    sketch = {name: body_fingerprints(text) for name, text in texts.items()}
+    assert all(prints is not None for prints in sketch.values())
+    estimate = {
+        pair: estimated_resemblance(sketch[pair[0]].sketch, sketch[pair[1]].sketch)  # type: ignore[union-attr]
+        for pair in (("copy", "original"), ("other", "original"), ("copy", "copy"))
+    }
+    assert abs(estimate["copy", "original"] - resemblance(copy, original)) < 0.1
+    assert estimate["copy", "original"] >= COPY_RESEMBLANCE and estimate["other", "original"] < 0.1
+    assert estimate["copy", "copy"] == 1.0
+
+
+def test_articles_stored_before_sketches_are_sketched_when_compared(tmp_path: Path) -> None:
+    db = str(tmp_path / "legacy.duckdb")
+    original = _extracted("harbour-wire-port-strike")
+    _store(db, original)
+    with write_connection(db) as con:  # as a row written before migration 4 looks
+        con.execute("UPDATE articles SET sketch = NULL")
+    _store(db, _extracted("coastal-times-port-strike-copy"))
+    rows = run_query(db, "SELECT url_key, duplicate_of, sketch IS NOT NULL FROM articles ORDER BY url_key").rows
+    assert sorted(rows) == sorted(
+        [(original.article.url_key, None, True), (_extracted("coastal-times-port-strike-copy").article.url_key,
+                                                  original.article.url_key, True)]
+    )  # fmt: skip
 
 
 def test_search_ranks_the_klaten_article_first_with_a_highlighted_snippet(corpus: str) -> None:
