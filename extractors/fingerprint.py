@@ -27,6 +27,7 @@ unrelated 64-bit hashes); the exact check removes those.
 from __future__ import annotations
 
 import re
+import string
 import struct
 from dataclasses import dataclass
 from hashlib import blake2b
@@ -42,8 +43,11 @@ _WORD = re.compile(r"\w+")
 
 def shingles(text: str) -> set[str]:
     """The text's 3-word shingles, case-folded, each as one token."""
-    words = _WORD.findall(text.casefold())
-    return {"".join(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+    return _shingles(_WORD.findall(text.casefold()))
+
+
+def _shingles(words: list[str]) -> set[str]:
+    return set(map("".join, zip(words, words[1:], words[2:], strict=False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +58,31 @@ class Fingerprints:
 
 def body_fingerprints(text: str) -> Fingerprints | None:
     """SimHash and MinHash sketch of the text's shingles; None for a text too short to compare."""
-    if len(_WORD.findall(text)) < _MIN_WORDS:
+    words = _WORD.findall(text.casefold())
+    # (case folding can merge or split a word in rare scripts: the length rule counts the text as written)
+    if len(words) < 2 * _MIN_WORDS and len(_WORD.findall(text)) < _MIN_WORDS:
         return None
-    # joined without a separator, each shingle is one alphanumeric token for trafilatura's tokenizer
-    digests = _digests(sample_tokens(" ".join(sorted(shingles(text))), _BITS))
+    digests = _digests(_tokens(_shingles(words)))
     return Fingerprints(_simhash(digests), _sketch(digests))
+
+
+def _tokens(shingle_set: set[str]) -> list[str]:
+    """trafilatura's ``sample_tokens`` of the shingles joined by spaces, without joining, sorting and splitting.
+
+    A shingle is word characters only, so that tokenizer keeps it whole unless it holds an underscore
+    (punctuation to it: stripped at the ends, dropped inside).  Order does not matter to either hash.
+    """
+    tokens = [shingle for shingle in shingle_set if "_" not in shingle]
+    if len(tokens) < len(shingle_set):
+        stripped = (shingle.strip(string.punctuation) for shingle in shingle_set if "_" in shingle)
+        tokens += [token for token in stripped if token.isalnum()]
+    if not tokens:
+        return sample_tokens(" ".join(sorted(shingle_set)), _BITS)
+    for shortest in range(4, 0, -1):
+        sample = [token for token in tokens if len(token) > shortest]
+        if len(sample) >= _BITS / 2:
+            return sample
+    return tokens
 
 
 def body_fingerprint(text: str) -> int | None:

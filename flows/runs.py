@@ -28,6 +28,7 @@ from prefect.artifacts import (
 from prefect.context import FlowRunContext
 
 from extractors.errors import NewsflowError
+from flows.extraction_pool import workers_for_run
 from flows.sources import Source
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
@@ -174,9 +175,11 @@ class RunBook:
     @contextmanager
     def running(self) -> Iterator[None]:
         """The body of a flow run: an infrastructure error is recorded before it propagates, and whatever
-        ends the body, the database file and the writer slot are given back (``finish`` takes them again)."""
+        ends the body, the database file and the writer slot are given back (``finish`` takes them again),
+        and the extraction workers stop unless another run of this process still uses them."""
         try:
-            yield
+            with workers_for_run():
+                yield
         except NewsflowError as error:
             self.fail(error)
             raise

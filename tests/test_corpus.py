@@ -22,6 +22,7 @@ from extractors.fingerprint import (
     distance,
     estimated_resemblance,
     resemblance,
+    shingles,
 )
 from flows.cli import app
 from storage.connection import write_connection
@@ -210,3 +211,21 @@ def test_an_older_database_upgrades_without_losing_data(tmp_path: Path) -> None:
     assert run_query(db, "SELECT count(*) FROM articles_daily").rows[0][0] >= 1
     comments = run_query(db, "SELECT comment FROM duckdb_tables() WHERE table_name = 'articles'").rows
     assert "url_key" in str(comments[0][0])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n\n".join(load_expected("klaten-flashback")["paragraphs"]),
+        "\n\n".join(load_expected("harbour-wire-port-strike")["paragraphs"]),
+        "config_value and snake_case names _leading and trailing_ underscores " * 6,  # punctuation to trafilatura
+        "Straße ǅemal ﬁnal İstanbul ΣΊΣΥΦΟΣ " * 8,  # case folding that changes words
+        "東京都の新しい港湾計画について 市長は 記者会見で 説明した " * 6,
+    ],
+)
+def test_simhash_is_trafilaturas(text: str) -> None:
+    """Same tokens, same hashes: a SimHash stored by an older newsflow (or trafilatura) stays comparable."""
+    from trafilatura.deduplication import Simhash
+
+    expected = Simhash(" ".join(sorted(shingles(text)))).hash
+    assert body_fingerprint(text) == expected

@@ -155,3 +155,19 @@ def test_the_pool_kills_a_stuck_worker_and_only_that_page_fails(monkeypatch: pyt
     others = [r.outcome for i, r in enumerate(results) if i != 3]
     assert all(isinstance(o, Article) and o.title == expected["title"] for o in others)
     assert all(r.packed is not None for i, r in enumerate(results) if i != 3)
+
+
+def test_the_workers_stop_when_the_last_run_using_them_ends() -> None:
+    expected = load_expected("klaten-flashback")
+    page = _page(expected["url"], (PAGES / "klaten-flashback" / "page.html").read_bytes())
+    with extraction_pool.workers_for_run():
+        with extraction_pool.workers_for_run():  # two runs of one served process overlap
+            first = extraction_pool.shared_pool(1)
+            assert isinstance(first.extract([page], ExtractOptions())[0].outcome, Article)
+        assert extraction_pool._shared is first  # the other run still extracts with it
+        assert extraction_pool.shared_pool(1) is first
+    assert extraction_pool._shared is None
+    with extraction_pool.workers_for_run():  # the next run starts a fresh pool
+        again = extraction_pool.shared_pool(1)
+        assert again is not first and isinstance(again.extract([page], ExtractOptions())[0].outcome, Article)
+    assert extraction_pool._shared is None
