@@ -17,7 +17,7 @@ ZLIB_LEVEL = 1
 
 @dataclass(frozen=True, slots=True)
 class PackedHtml:
-    """A page body ready for the ``pages`` table."""
+    """A page body ready to keep: its hash (the ``pages`` key) and its zlib stream (for ``storage/page_files.py``)."""
 
     sha256: str
     zlib: bytes
