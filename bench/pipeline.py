@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from multiprocessing import Process
 from pathlib import Path
 from typing import Any
@@ -95,36 +95,26 @@ def serve_site(data: Path, pages: int, port: int, ready: Any) -> None:
     base = f"http://127.0.0.1:{port}"
     by_path = {article_path(i): i for i in range(pages)}
 
-    class Handler(BaseHTTPRequestHandler):
+    sys.path.insert(0, str(ROOT))
+    from flows.demo_server import DemoSiteHandler
+
+    class Handler(DemoSiteHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real sites do
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/sitemap.xml" or re.fullmatch(r"/sitemap-\d+\.xml", path):
                 part = None if path == "/sitemap.xml" else int(path[9:-4])
-                self._send(200, _sitemap(base, pages, part), "application/xml")
+                self.send_body(200, _sitemap(base, pages, part), "application/xml")
             elif path in by_path:
                 index = by_path[path]
-                etag = f'"bench-{index}"'
-                if self.headers.get("If-None-Match") == etag:
-                    self._send(304, b"", None, etag)
+                version = {"ETag": f'"bench-{index}"'}
+                if self.headers.get("If-None-Match") == version["ETag"]:
+                    self.send_body(304, b"", "text/html; charset=utf-8", version)
                 else:
-                    self._send(200, page_body(templates, index, base), "text/html; charset=utf-8", etag)
+                    self.send_body(200, page_body(templates, index, base), "text/html; charset=utf-8", version)
             else:
-                self._send(404, b"not found", "text/plain")
-
-        def _send(self, status: int, body: bytes, kind: str | None, etag: str | None = None) -> None:
-            self.send_response(status)
-            if kind:
-                self.send_header("Content-Type", kind)
-            if etag:
-                self.send_header("ETag", etag)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            pass
+                self.send_body(404, b"not found", "text/plain")
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True

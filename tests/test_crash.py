@@ -17,14 +17,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import duckdb
 import psutil
 import pytest
 
+from flows.demo_server import DemoSiteHandler
 from storage.lookups import stored_pages
 from tests.golden import PAGES
 
@@ -32,7 +33,7 @@ ARTICLES = 48
 PAGE_DELAY = 0.04  # seconds per article page: the run takes several seconds, the kill lands inside it
 
 
-class SlowSite(BaseHTTPRequestHandler):
+class SlowSite(DemoSiteHandler):
     """A sitemap of ARTICLES distinct articles, made from the golden pages, each served after a delay."""
 
     protocol_version = "HTTP/1.1"
@@ -41,11 +42,11 @@ class SlowSite(BaseHTTPRequestHandler):
     lock = threading.Lock()
 
     def do_GET(self) -> None:
-        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        base = self.base_url
         if self.path == "/sitemap.xml":
             urls = "".join(f"<url><loc>{base}/news/2026/11/story-{i:04d}</loc></url>" for i in range(ARTICLES))
             body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode()
-            self._send(200, body, "application/xml")
+            self.send_body(200, body, "application/xml")
         elif self.path.startswith("/news/2026/11/story-"):
             index = int(self.path.rsplit("-", 1)[1])
             time.sleep(PAGE_DELAY)
@@ -53,19 +54,9 @@ class SlowSite(BaseHTTPRequestHandler):
                 type(self).served += 1
             own = f'<link rel="canonical" href="{base}{self.path}">'.encode()
             html = self.templates[index % len(self.templates)].replace(b"<head>", b"<head>" + own, 1)
-            self._send(200, html, "text/html; charset=utf-8")
+            self.send_body(200, html, "text/html; charset=utf-8")
         else:
-            self._send(404, b"", "text/plain")
-
-    def _send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, fmt: str, *args: Any) -> None:
-        pass
+            self.send_body(404, b"", "text/plain")
 
 
 def _templates() -> list[bytes]:
