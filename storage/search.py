@@ -9,6 +9,7 @@ run that changed articles, and a search on a database without one builds it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,7 +69,10 @@ def rebuild_index(db: str | Path) -> None:
                 "PRAGMA create_fts_index('articles', 'url_key', 'title', 'description', 'body_text', overwrite=1)"
             )
         finally:
-            con.execute("RESET memory_limit")
+            # after a failed build the transaction is aborted and refuses even RESET: let the build's own
+            # error through (the connection, limit and all, is closed as that error unwinds the write)
+            with contextlib.suppress(duckdb.TransactionException):
+                con.execute("RESET memory_limit")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from extractors import Article, extract_html
 from extractors.article import content_hash, fetched_page_from_file
+from extractors.errors import StorageError
 from extractors.fingerprint import (
     CANDIDATE_BITS,
     COPY_RESEMBLANCE,
@@ -229,3 +230,16 @@ def test_simhash_is_trafilaturas(text: str) -> None:
 
     expected = Simhash(" ".join(sorted(shingles(text)))).hash
     assert body_fingerprint(text) == expected
+
+
+def test_a_failed_index_build_reports_its_own_error(corpus: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memory limit is reset after the build; when the build failed, that reset must not hide why."""
+    import storage.search
+
+    monkeypatch.setattr(storage.search, "INDEX_MEMORY_LIMIT", "1MB")
+    with pytest.raises(StorageError, match=r"(?i)out of memory") as raised:
+        rebuild_index(corpus)
+    assert "aborted" not in str(raised.value)
+    monkeypatch.undo()
+    rebuild_index(corpus)  # the database is fine afterwards
+    assert search(corpus, "Qatar mediation")
