@@ -101,11 +101,6 @@ def _digests(tokens: list[str]) -> bytes:
     return b"".join(blake2b(token.encode(), digest_size=8).digest() for token in tokens)
 
 
-def simhash(tokens: list[str]) -> int:
-    """trafilatura's ``Simhash(...).hash`` of these tokens."""
-    return _simhash(_digests(tokens))
-
-
 def _simhash(digests: bytes) -> int:
     """Bit i is set when at least half the tokens' 64-bit blake2b hashes (read big-endian) have bit i set.
 
@@ -154,12 +149,8 @@ def estimated_resemblance(one: bytes, other: bytes) -> float:
 
 
 def resemblance(one: str, other: str) -> float:
-    """Jaccard resemblance of two texts' shingle sets (1.0: the same phrases)."""
-    return jaccard(shingles(one), shingles(other))
-
-
-def jaccard(a: set[str], b: set[str]) -> float:
-    """Jaccard index of two shingle sets (0.0 when either is empty)."""
+    """Jaccard resemblance of two texts' shingle sets (1.0: the same phrases; 0.0 when either has none)."""
+    a, b = shingles(one), shingles(other)
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
