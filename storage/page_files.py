@@ -105,7 +105,7 @@ def read_bodies(db_path: str | Path, wanted: Iterable[tuple[str, str]]) -> dict[
         for sha256, blob in zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True):
             if sha256 in hashes:
                 found[(name, sha256)] = zlib.decompress(blob)
-    missing = [pair for name, hashes in by_file.items() for pair in ((name, h) for h in hashes) if pair not in found]
+    missing = [(name, sha256) for name, hashes in by_file.items() for sha256 in hashes if (name, sha256) not in found]
     if missing:
         name, sha256 = missing[0]
         raise StorageError(str(db_path), f"page body {sha256} is missing from {folder / name}")
