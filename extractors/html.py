@@ -3,6 +3,12 @@
 The charset comes from the Content-Type header, then from ``<meta>``, then
 from detection (charset-normalizer), as browsers do.  Latin-1 labels are
 read as windows-1252, which is what servers that send them mean (WHATWG).
+
+A body still compressed although no Content-Encoding said so (a
+misconfigured server or cache, a ``.html.gz`` served as is) is decompressed
+first, as trafilatura does, with its bound against decompression bombs; a
+body that is binary after that (an image, a PDF, a truncated archive) is
+refused instead of being decoded into an "article" of mojibake.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import charset_normalizer
 import lxml.html
 from lxml import etree
 from lxml.etree import ParserError
-from trafilatura.utils import is_dubious_html, repair_faulty_html
+from trafilatura.utils import handle_compressed_file, is_dubious_html, repair_faulty_html
 
 from extractors.errors import ExtractionError
 
@@ -36,6 +42,12 @@ _PARSER.set_element_class_lookup(
         entity=lxml.html.HtmlEntity,
     )
 )
+_COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd")  # gzip, zstd
+# C0 controls other than tab, newline, form feed and carriage return: text never holds many of them
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
+#: Share of control characters in the first ``_SNIFF_CHARS`` above which a body is binary, not text.
+BINARY_SHARE = 0.02
+_SNIFF_CHARS = 8192
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _WHATWG_ALIASES = {
     "iso-8859-1": "cp1252",
@@ -78,10 +90,17 @@ def decode_html(body: bytes, header_charset: str | None = None) -> str:
 
 
 def parse_html(body: bytes, url: str, header_charset: str | None = None) -> lxml.html.HtmlElement:
-    """A parsed document; raises ExtractionError on an empty or unparsable body."""
+    """A parsed document; raises ExtractionError on an empty, binary or unparsable body."""
+    if body.startswith(_COMPRESSED_MAGIC):
+        # trafilatura's decompression, bounded by its MAX_FILE_SIZE; only for formats with a magic number, as
+        # its speculative brotli/deflate attempts would cost every ordinary page a failed decompression
+        body = handle_compressed_file(body)
     text = _XML_DECLARATION.sub("", decode_html(body, header_charset), count=1)
     if not text.strip():
         raise ExtractionError(url, "empty document")
+    head = text[:_SNIFF_CHARS]
+    if len(_CONTROL.findall(head)) > BINARY_SHARE * len(head):
+        raise ExtractionError(url, "not an HTML document: binary content (an image, a PDF or an archive?)")
     if "<" not in text:
         # binary junk or plain text: parsed as HTML it would come out as a one-paragraph "article"
         raise ExtractionError(url, "not an HTML document: no markup at all")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime
 
 import pytest
@@ -117,4 +118,28 @@ def test_an_agency_credited_beside_a_reporter_is_not_an_author() -> None:
 @pytest.mark.parametrize("body", [b"\x00\x01garbage", b"just some plain text, no markup"])
 def test_a_body_without_any_markup_is_refused_clearly(body: bytes) -> None:
     with pytest.raises(ExtractionError, match="not an HTML document"):
+        extract_html(body, "https://x.example/a")
+
+
+def test_a_body_compressed_without_saying_so_is_decompressed() -> None:
+    html = (
+        b"<html><head><title>Dock strike ends</title></head><body><article>"
+        + b"<p>Dock workers voted on Thursday to end a nine-day strike after accepting a pay rise.</p>" * 5
+        + b"</article></body></html>"
+    )
+    article = extract_html(gzip.compress(html), "https://x.example/a")
+    assert article.title == "Dock strike ends"
+    assert article.body_text.startswith("Dock workers voted on Thursday")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        gzip.compress(b"<html>" + bytes(range(256)) * 40)[:300],  # a truncated archive: not decompressible
+        b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40 + b"<p>",  # an image that happens to hold a '<'
+        b"%PDF-1.7\n" + bytes(range(7, 32)) * 400 + b"<</Type /Catalog>>",
+    ],
+)
+def test_a_binary_body_is_refused_not_decoded_into_mojibake(body: bytes) -> None:
+    with pytest.raises(ExtractionError, match="binary content"):
         extract_html(body, "https://x.example/a")
