@@ -1,0 +1,73 @@
+"""The fetcher's keep-alive pool against a real server on 127.0.0.1.
+
+The guarded backend answers httpcore's "is this idle connection readable?"
+check itself (flows/netguard.py).  Answered wrongly one way, every request
+opens a new connection; the other way, a request goes out on a connection
+the server has closed and fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import ClassVar
+
+import pytest
+
+from extractors.records import FetchedPage
+from flows.demo_server import DemoSiteHandler, serve_site
+from flows.fetcher import Fetcher, FetchPolicy, FetchResult, run_sync
+
+_PAGE = b"<html><head><title>t</title></head><body><p>text</p></body></html>"
+
+
+class CountingHandler(DemoSiteHandler):
+    """Answers every path with a small page over HTTP/1.1 and counts the connections it is asked on."""
+
+    protocol_version = "HTTP/1.1"
+    connections: ClassVar[set[int]] = set()
+    close_after_response: ClassVar[bool] = False
+
+    def route(self, path: str) -> bool:
+        type(self).connections.add(self.client_address[1])
+        self.send_body(200, _PAGE, "text/html; charset=utf-8")
+        # closing without a "Connection: close" header: the client learns it only from the socket
+        self.close_connection = type(self).close_after_response
+        return True
+
+
+@pytest.fixture
+def counting_site() -> Iterator[str]:
+    CountingHandler.connections = set()
+    with serve_site(CountingHandler) as base_url:
+        yield base_url
+    CountingHandler.close_after_response = False
+
+
+def _fetch_one_by_one(base_url: str, count: int) -> list[FetchResult]:
+    policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 2, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+
+    async def main() -> list[FetchResult]:
+        results = []
+        async with Fetcher(policy) as fetcher:
+            for index in range(count):
+                results.append(await fetcher.fetch(f"{base_url}/story-{index}"))
+                time.sleep(0.05)  # the server's FIN, if it sends one, arrives before the next request
+        return results
+
+    return run_sync(main())
+
+
+def test_an_idle_kept_alive_connection_is_reused(counting_site: str) -> None:
+    results = _fetch_one_by_one(counting_site, 4)
+    assert all(isinstance(r, FetchedPage) and r.status == 200 for r in results)
+    assert len(CountingHandler.connections) == 1
+
+
+def test_a_connection_the_server_closed_is_not_used_again(counting_site: str) -> None:
+    CountingHandler.close_after_response = True
+    results = _fetch_one_by_one(counting_site, 4)
+    assert all(isinstance(r, FetchedPage) and r.status == 200 for r in results)
+    # each on a new connection, at the first attempt: none was sent into a closed socket and retried
+    assert [len(r.attempts) for r in results] == [1, 1, 1, 1]
+    assert len(CountingHandler.connections) == 4
