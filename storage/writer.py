@@ -195,14 +195,19 @@ def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> Non
     if not keys:
         return
     _keys(con, "changed_keys", keys)
+    # the candidates (family roots, and the batch itself) are chosen before the join, not in its condition:
+    # there DuckDB compares every stored article first (70 ms per batch at 20,000 articles, against 4 ms)
     pairs = con.execute(
         """
-        SELECT s.url_key, a.url_key
-        FROM articles s JOIN changed_keys c USING (url_key)
-        JOIN articles a ON a.url_key <> s.url_key AND a.simhash IS NOT NULL
-            AND bit_count(xor(a.simhash, s.simhash)) <= ?
-        WHERE s.simhash IS NOT NULL
-            AND (a.duplicate_of IS NULL OR a.url_key IN (SELECT url_key FROM changed_keys))
+        WITH s AS (
+            SELECT url_key, simhash FROM articles
+            WHERE url_key IN (SELECT url_key FROM changed_keys) AND simhash IS NOT NULL
+        ), a AS (
+            SELECT url_key, simhash FROM articles WHERE duplicate_of IS NULL AND simhash IS NOT NULL
+            UNION SELECT url_key, simhash FROM s
+        )
+        SELECT s.url_key, a.url_key FROM s JOIN a
+            ON a.url_key <> s.url_key AND bit_count(xor(a.simhash, s.simhash)) <= ?
         """,
         [CANDIDATE_BITS],
     ).fetchall()
@@ -233,32 +238,27 @@ def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> Non
     if not linked:
         return
     members = [k for g in linked for k in g]
-    # whatever already pointed at one of them joins the family, so it keeps a single root
-    roots_in = _keys(con, "members", members)
-    followers = con.execute(
-        f"SELECT url_key, duplicate_of FROM articles WHERE duplicate_of IN (SELECT url_key FROM {roots_in})"
-    ).fetchall()
-    group_of = {k: index for index, g in enumerate(linked) for k in g}
-    for key, root in followers:
-        if key not in group_of:
-            group_of[key] = group_of[root]
+    # a family's root is its earliest member; whatever followed a member that stops being a root follows
+    # the new root (followers are never earlier than their root, so they need not be ordered here: with
+    # them, every batch re-ordered whole families, a cost growing with the table)
     order = dict(con.execute(
         f"""
         SELECT url_key, row_number() OVER (ORDER BY coalesce(published_at, first_seen_at), first_seen_at, url_key)
-        FROM articles WHERE url_key IN (SELECT url_key FROM {_keys(con, "family", list(group_of))})
+        FROM articles WHERE url_key IN (SELECT url_key FROM {_keys(con, "members", members)})
         """
     ).fetchall())  # fmt: skip
-    roots: dict[int, str] = {}
-    for key in sorted(group_of, key=order.__getitem__):
-        roots.setdefault(group_of[key], key)
-    mapping = pa.table({
-        "url_key": list(group_of),
-        "root": [None if roots[g] == k else roots[g] for k, g in group_of.items()],
-    })  # fmt: skip
-    con.register("family_roots", mapping)
+    root_of: dict[str, str | None] = {}
+    for group in linked:
+        root = min(group, key=order.__getitem__)
+        root_of.update((key, None if key == root else root) for key in group)
+    con.register("family_roots", pa.table({"url_key": list(root_of), "root": list(root_of.values())}))
     con.execute(
         "UPDATE articles SET duplicate_of = f.root FROM family_roots f "
         "WHERE articles.url_key = f.url_key AND articles.duplicate_of IS DISTINCT FROM f.root"
+    )
+    con.execute(
+        "UPDATE articles SET duplicate_of = f.root FROM family_roots f "
+        "WHERE articles.duplicate_of = f.url_key AND f.root IS NOT NULL"
     )
     con.unregister("family_roots")
 

@@ -85,6 +85,30 @@ def test_syndicated_copy_is_linked_and_a_story_on_the_same_topic_is_not(tmp_path
     assert links[other.article.url_key] is None
 
 
+def test_an_earlier_original_becomes_the_root_of_a_whole_family(tmp_path: Path) -> None:
+    db = str(tmp_path / "family.duckdb")
+    html = (PAGES / "coastal-times-port-strike-copy" / "page.html").read_bytes()
+    copy = _extracted("coastal-times-port-strike-copy")
+    mirror_url = "https://www.coastaltimes.example/mirror/rotterdam-dock-strike/"
+    mirror = _extracted(
+        "coastal-times-port-strike-copy",
+        html.replace(b"/world/rotterdam-dock-strike-over-9-percent-deal/", b"/mirror/rotterdam-dock-strike/"),
+        mirror_url,
+    )
+    _store(db, copy)
+    _store(db, mirror)  # follows the copy, the earliest so far
+    links = dict(run_query(db, "SELECT url_key, duplicate_of FROM articles").rows)
+    assert links[mirror.article.url_key] == copy.article.url_key
+    original = _extracted("harbour-wire-port-strike")
+    _store(db, original)  # published earlier: the family's root now, followers of the old root included
+    links = dict(run_query(db, "SELECT url_key, duplicate_of FROM articles").rows)
+    assert links == {
+        original.article.url_key: None,
+        copy.article.url_key: original.article.url_key,
+        mirror.article.url_key: original.article.url_key,
+    }
+
+
 def test_one_article_under_two_urls_is_linked(tmp_path: Path) -> None:
     db = str(tmp_path / "exact.duckdb")
     html = (PAGES / "dagblad-oost-dijk" / "page.html").read_bytes()
