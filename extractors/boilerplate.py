@@ -191,8 +191,12 @@ def _is_furniture_token(token: str) -> bool:
 
 
 def _is_furniture(element: lxml.html.HtmlElement) -> bool:
-    # class tokens repeat across a page and across a site's pages: decide each one once
-    names = f"{element.get('class', '')} {element.get('id', '')}"
+    return _furniture_names(f"{element.get('class', '')} {element.get('id', '')}")
+
+
+@lru_cache(maxsize=16384)
+def _furniture_names(names: str) -> bool:
+    # class and id values repeat across a page and across a site's pages: decide each one once
     return any(_is_furniture_token(token) for token in names.split())
 
 
