@@ -4,11 +4,11 @@ The charset comes from the Content-Type header, then from ``<meta>``, then
 from detection (charset-normalizer), as browsers do.  Latin-1 labels are
 read as windows-1252, which is what servers that send them mean (WHATWG).
 
-A body still compressed although no Content-Encoding said so (a
-misconfigured server or cache, a ``.html.gz`` served as is) is decompressed
-first, as trafilatura does, with its bound against decompression bombs; a
-body that is binary after that (an image, a PDF, a truncated archive) is
-refused instead of being decoded into an "article" of mojibake.
+A body still gzipped although no Content-Encoding said so (a misconfigured
+server or cache, a ``.html.gz`` served as is) is decompressed first, by
+trafilatura's function, with its bound against decompression bombs; a body
+that is binary after that (an image, a PDF, a truncated archive) is refused
+instead of being decoded into an "article" of mojibake.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _PARSER.set_element_class_lookup(
         entity=lxml.html.HtmlEntity,
     )
 )
-_COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd")  # gzip, zstd
+_GZIP_MAGIC = b"\x1f\x8b\x08"
 # C0 controls other than tab, newline, form feed and carriage return: text never holds many of them
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
 #: Share of control characters in the first ``_SNIFF_CHARS`` above which a body is binary, not text.
@@ -91,9 +91,9 @@ def decode_html(body: bytes, header_charset: str | None = None) -> str:
 
 def parse_html(body: bytes, url: str, header_charset: str | None = None) -> lxml.html.HtmlElement:
     """A parsed document; raises ExtractionError on an empty, binary or unparsable body."""
-    if body.startswith(_COMPRESSED_MAGIC):
-        # trafilatura's decompression, bounded by its MAX_FILE_SIZE; only for formats with a magic number, as
-        # its speculative brotli/deflate attempts would cost every ordinary page a failed decompression
+    if body.startswith(_GZIP_MAGIC):
+        # trafilatura's decompression, bounded by its MAX_FILE_SIZE; only behind gzip's magic number, as its
+        # speculative attempts at other formats would cost every ordinary page a failed decompression
         body = handle_compressed_file(body)
     text = _XML_DECLARATION.sub("", decode_html(body, header_charset), count=1)
     if not text.strip():
