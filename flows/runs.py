@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import socket
 import time
 import uuid
 from collections import Counter
@@ -32,8 +34,28 @@ from flows.extraction_pool import workers_for_run
 from flows.sources import Source
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
+from storage.lookups import runs_in_progress
 from storage.search import rebuild_index
-from storage.writer import RunRecord, record_run, record_sources, sweep_page_files
+from storage.writer import RunRecord, mark_runs_crashed, record_run, record_sources, sweep_page_files
+
+
+def crashed_runs(db: str, host: str, own_pid: int) -> list[str]:
+    """The runs recorded as ``running`` by processes of ``host`` that no longer exist."""
+    return [run for run, pid in runs_in_progress(db, host) if pid != own_pid and not _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (signal 0 only checks; nothing is sent).
+
+    A recycled pid reads as alive: the old run then stays ``running``, never wrongly ``crashed``.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 @dataclass(slots=True)
@@ -108,8 +130,17 @@ class RunBook:
         self.logger = get_run_logger()
 
     def start(self) -> None:
+        host, pid = socket.gethostname(), os.getpid()
         with self.writer.write():
-            record_run(self.db, RunRecord(self.run_id, self.flow, self.started, "running", self.parameters))
+            record_run(self.db, RunRecord(
+                self.run_id, self.flow, self.started, "running", self.parameters, host=host, pid=pid,
+            ))  # fmt: skip
+            # a run killed on this host (SIGKILL, the OOM killer, a reboot) could not record its end
+            gone = crashed_runs(self.db, host, pid)
+            if gone:
+                self.logger.warning("marking %d run(s) whose process is gone as crashed: %s", len(gone), gone)
+                reason = f"its process ended without finishing the run (found by run {self.run_id})"
+                mark_runs_crashed(self.db, gone, reason)
 
     @contextmanager
     def source(self, name: str) -> Iterator[SourceReport]:

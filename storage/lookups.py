@@ -134,3 +134,14 @@ def stored_pages(db_path: str | Path, url_keys: Sequence[str]) -> list[FetchedPa
         body = zlib.decompress(html_zlib) if html_zlib is not None else in_files[(html_file, sha256)]
         pages.append(FetchedPage(url, final_url, status, tuple(header_map.items()), body, fetched_at))
     return pages
+
+
+def runs_in_progress(db_path: str | Path, host: str) -> list[tuple[str, int]]:
+    """(run_id, pid) of the runs recorded as ``running`` by processes on ``host``."""
+    if not Path(db_path).exists():
+        return []
+    with read_connection(db_path) as con:
+        rows = con.execute(
+            "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", [host]
+        ).fetchall()
+    return [(str(run_id), int(pid)) for run_id, pid in rows]

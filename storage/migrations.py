@@ -242,6 +242,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"COMMENT ON COLUMN pages.html_file IS {_sql_text(PAGES_FILE_COMMENT)}",
         ),
     ),
+    Migration(
+        5,
+        "the host and process of each run, so that a run whose process died can be marked crashed",
+        (
+            "ALTER TABLE runs ADD COLUMN host VARCHAR",
+            "ALTER TABLE runs ADD COLUMN pid INTEGER",
+            "COMMENT ON COLUMN runs.host IS 'Host name of the machine whose process ran the flow.'",
+            "COMMENT ON COLUMN runs.pid IS 'Process id of the run on that host (a later run there marks it "
+            "crashed when that process is gone and the run never finished).'",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

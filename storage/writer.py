@@ -542,6 +542,8 @@ class RunRecord:
     error: str | None = None
     not_modified: int = 0
     skipped: int = 0
+    host: str | None = None
+    pid: int | None = None
 
 
 def record_run(db_path: str | Path, run: RunRecord) -> None:
@@ -550,8 +552,8 @@ def record_run(db_path: str | Path, run: RunRecord) -> None:
         con.execute(
             """
             INSERT INTO runs (run_id, flow, started_at, finished_at, status, requested, fetched, new, updated,
-                              unchanged, failed, failures, parameters, error, not_modified, skipped)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              unchanged, failed, failures, parameters, error, not_modified, skipped, host, pid)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (run_id) DO UPDATE SET
                 finished_at = excluded.finished_at, status = excluded.status, requested = excluded.requested,
                 fetched = excluded.fetched, new = excluded.new, updated = excluded.updated,
@@ -561,9 +563,20 @@ def record_run(db_path: str | Path, run: RunRecord) -> None:
             [
                 run.run_id, run.flow, run.started_at, run.finished_at, run.status, run.requested, run.fetched,
                 run.new, run.updated, run.unchanged, run.failed, run.failures, run.parameters, run.error,
-                run.not_modified, run.skipped,
+                run.not_modified, run.skipped, run.host, run.pid,
             ],
         )  # fmt: skip
+
+
+def mark_runs_crashed(db_path: str | Path, run_ids: Sequence[str], reason: str) -> None:
+    """Mark runs that are still ``running`` as ``crashed``, with why (their process is gone)."""
+    if not run_ids:
+        return
+    with write_connection(db_path) as con:
+        con.execute(
+            "UPDATE runs SET status = 'crashed', error = ? WHERE status = 'running' AND run_id IN (SELECT unnest(?))",
+            [reason, list(run_ids)],
+        )
 
 
 def record_sources(db_path: str | Path, definitions: Sequence[tuple[str, str]]) -> None:

@@ -3,7 +3,8 @@
 The run is `newsflow ingest` in its own process group (its temporary Prefect server, fork
 server and extraction workers with it), against a local site whose pages come slowly enough
 that the kill lands while batches are being fetched, extracted and committed.  The point of
-the kill is drawn at random (the seed is printed, and NEWSFLOW_CRASH_SEED replays one).
+the kill is drawn at random (the seed is printed, and NEWSFLOW_CRASH_SEED replays one).  The rerun
+must also mark the killed run's ``runs`` row crashed, as its process is gone.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import contextlib
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +29,9 @@ import psutil
 import pytest
 
 from flows.demo_server import DemoSiteHandler
+from flows.runs import crashed_runs
 from storage.lookups import stored_pages
+from storage.writer import RunRecord, record_run
 from tests.golden import PAGES
 
 ARTICLES = 48
@@ -160,6 +165,31 @@ def test_sigkill_mid_run_then_rerun_equals_a_clean_run(tmp_path: Path, slow_site
 
     _finish(_ingest(tmp_path / "crashed", slow_site, crashed_db))
     assert _contents(crashed_db) == clean
+    # the killed run could not record its end; the rerun on this host found its process gone
+    with duckdb.connect(str(crashed_db), read_only=True) as con:
+        runs = con.execute("SELECT status, pid, error FROM runs ORDER BY started_at").fetchall()
+    assert [status for status, _, _ in runs] == ["crashed", "completed"]
+    assert runs[0][1] == victim.pid and "ended without finishing" in str(runs[0][2])
     # every stored page can still be re-extracted: the body files its rows name are whole
     keys = [str(key) for key, _ in clean["pages"]]
     assert {p.body for p in stored_pages(crashed_db, keys)} == {p.body for p in stored_pages(clean_db, keys)}
+
+
+def test_only_runs_whose_process_is_gone_count_as_crashed(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.duckdb")
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    sleeping = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    here, started = socket.gethostname(), datetime.now(UTC)
+    try:
+        for run_id, host, pid in [
+            ("dead-here", here, finished.pid),
+            ("alive-here", here, sleeping.pid),
+            ("mine", here, os.getpid()),
+            ("dead-elsewhere", "another-host", finished.pid),  # its process cannot be checked from here
+        ]:
+            record_run(db, RunRecord(run_id, "ingest", started, "running", "{}", host=host, pid=pid))
+        assert crashed_runs(db, here, os.getpid()) == ["dead-here"]
+    finally:
+        sleeping.kill()
+        sleeping.wait()
