@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from multiprocessing import Process
 from pathlib import Path
 from typing import Any
@@ -96,7 +95,7 @@ def serve_site(data: Path, pages: int, port: int, ready: Any) -> None:
     by_path = {article_path(i): i for i in range(pages)}
 
     sys.path.insert(0, str(ROOT))
-    from flows.demo_server import DemoSiteHandler
+    from flows.demo_server import DemoSiteHandler, SiteServer
 
     class Handler(DemoSiteHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real sites do
@@ -116,8 +115,7 @@ def serve_site(data: Path, pages: int, port: int, ready: Any) -> None:
             else:
                 self.send_body(404, b"not found", "text/plain")
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
+    server = SiteServer(("127.0.0.1", port), Handler)
     ready.set()
     server.serve_forever()
 

@@ -105,11 +105,20 @@ class DemoSiteHandler(BaseHTTPRequestHandler):
         return candidate if candidate.is_file() else None
 
 
+class SiteServer(ThreadingHTTPServer):
+    """A threaded HTTP server with a listen backlog like a real site's."""
+
+    daemon_threads = True
+    # socketserver listens with a backlog of 5: a client opening more connections at once (a crawl's
+    # first batch opens eight) overflows it, loses a SYN and stalls a whole second for its
+    # retransmission; web servers listen with hundreds (nginx 511)
+    request_queue_size = 512
+
+
 @contextmanager
 def serve_site(handler: type[BaseHTTPRequestHandler] = DemoSiteHandler, port: int = 0) -> Iterator[str]:
     """Serve the site on 127.0.0.1 (a free port by default); yields the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
+    server = SiteServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, name="demo-site", daemon=True)
     thread.start()
     try:

@@ -187,7 +187,7 @@ def plan_source(
     """Discover a source's article URLs and choose the ones to fetch: unseen (unless refresh), newest first."""
     policy = source.fetch_policy(base)
     seeds = [*source.start_urls, *source.feeds, *source.sitemaps]
-    result = discover_source(source, policy, validators_for(db, seeds), window, run_id)
+    result = discover_source(source, policy, as_is(validators_for(db, seeds)), window, run_id)
     found = [d.url for d in result.articles]
     with stage(run_id, "plan"):
         known = set() if refresh else known_urls(db, found)
@@ -288,7 +288,7 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report:
             # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
             # after a transient failure the next run must see the same entries again
             with book.writer.write():
-                store_discovery_task(book.db, book.run_id, item.name, item.discovery, not transient)
+                store_discovery_task(book.db, book.run_id, item.name, as_is(item.discovery), not transient)
     finally:
         # the next source starts with discovery, which can take a while: let other writers in meanwhile
         book.writer.release()

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,7 +27,7 @@ import duckdb
 import psutil
 import pytest
 
-from flows.demo_server import DemoSiteHandler
+from flows.demo_server import DemoSiteHandler, serve_site
 from flows.runs import crashed_runs
 from storage.lookups import stored_pages
 from storage.writer import RunRecord, record_run
@@ -79,14 +78,8 @@ def _templates() -> list[bytes]:
 def slow_site() -> Iterator[str]:
     SlowSite.templates = _templates()
     assert len(SlowSite.templates) >= 2
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowSite)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with serve_site(SlowSite) as base:
+        yield base
 
 
 def _ingest(tmp_path: Path, site: str, db: Path) -> subprocess.Popen[str]:
