@@ -136,7 +136,10 @@ def backfill(
             window = window_for(since, until, until_inclusive=True)
             refresh = mode == "refresh"
             with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
-                work = [plan_source(s, base, db_path, window, refresh, max_articles, book.run_id) for s in chosen]
+                work = [
+                    plan_source(s, base, db_path, window, refresh, max_articles, book.run_id, book.writer)
+                    for s in chosen
+                ]
                 if urls:
                     by_hand, _bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
                     work.append(by_hand)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from flows.session import fetch_session, session_for
 from flows.settings import load_settings
 from flows.sources import Source, load_sources, select_sources
 from flows.timing import stage
+from flows.writer_guard import WriterLease
 from storage.lookups import known_urls, validators_for
 from storage.writer import BatchCounts, Extracted, store_batch, store_discovery
 
@@ -75,6 +77,15 @@ def as_is(value: T) -> T:
     """``value`` handed to a task untouched: Prefect otherwise walks task arguments looking for futures,
     rebuilding every dataclass on the way (a batch holds hundreds of pages and none is a future)."""
     return cast(T, quote(value))
+
+
+def outcome(future: PrefectFuture[T], writer: WriterLease | None = None) -> T:
+    """The future's result; while it is not ready, ``writer`` gives back what it may no longer hold idle."""
+    if writer is not None and writer.held:
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        writer.wait(done.wait)
+    return future.result()
 
 
 def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -183,11 +194,16 @@ def plan_source(
     refresh: bool,
     max_articles: int | None = None,
     run_id: str | None = None,
+    writer: WriterLease | None = None,
 ) -> Work:
-    """Discover a source's article URLs and choose the ones to fetch: unseen (unless refresh), newest first."""
+    """Discover a source's article URLs and choose the ones to fetch: unseen (unless refresh), newest first.
+
+    ``writer``: the run's lease on the database, given back if discovery outlasts the time it may be held.
+    """
     policy = source.fetch_policy(base)
     seeds = [*source.start_urls, *source.feeds, *source.sitemaps]
-    result = discover_source(source, policy, as_is(validators_for(db, seeds)), window, run_id)
+    discovery = discover_source.submit(source, policy, as_is(validators_for(db, seeds)), window, run_id)
+    result = outcome(discovery, writer)
     found = [d.url for d in result.articles]
     with stage(run_id, "plan"):
         known = set() if refresh else known_urls(db, found)
@@ -256,7 +272,9 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report:
 
     Fetching is async I/O, extraction runs in worker processes and the store in this thread, so the
     three overlap and the cores stay busy extracting.  Each batch is stored in one transaction, after
-    its extraction: a URL counts as done only once its article is committed.
+    its extraction: a URL counts as done only once its article is committed.  The run's writer lease
+    is kept between batches and sources; it is given back while the flow waits longer than it may be
+    held idle (``outcome``).
     """
     name = item.name or "urls"
     book.logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)",
@@ -272,27 +290,22 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report:
     transient = False
     fetching = fetch(batches[0]) if batches else None
     pending: deque[_InFlight] = deque()
-    try:
-        for index in range(len(batches)):
-            assert fetching is not None
-            results = fetching.result()
-            fetching = fetch(batches[index + 1]) if index + 1 < len(batches) else None
-            pages = [r for r in results if isinstance(r, FetchedPage)]
-            extraction = extract_batch.submit(as_is(pages), item.options, workers, book.run_id) if pages else None
-            pending.append(_InFlight(results, extraction))
-            while len(pending) > AHEAD:
-                transient = _store(book, item, report, pending.popleft()) or transient
-        while pending:
+    for index in range(len(batches)):
+        assert fetching is not None
+        results = outcome(fetching, book.writer)
+        fetching = fetch(batches[index + 1]) if index + 1 < len(batches) else None
+        pages = [r for r in results if isinstance(r, FetchedPage)]
+        extraction = extract_batch.submit(as_is(pages), item.options, workers, book.run_id) if pages else None
+        pending.append(_InFlight(results, extraction))
+        while len(pending) > AHEAD:
             transient = _store(book, item, report, pending.popleft()) or transient
-        if item.discovery is not None:
-            # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
-            # after a transient failure the next run must see the same entries again
-            with book.writer.write():
-                store_discovery_task(book.db, book.run_id, item.name, as_is(item.discovery), not transient)
-    finally:
-        # the next source starts with discovery, which can take a while: let other writers in meanwhile
-        book.writer.release()
+    while pending:
+        transient = _store(book, item, report, pending.popleft()) or transient
     if item.discovery is not None:
+        # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
+        # after a transient failure the next run must see the same entries again
+        with book.writer.write():
+            store_discovery_task(book.db, book.run_id, item.name, as_is(item.discovery), not transient)
         report.failures.update(f.outcome for f in item.discovery.failures)
         for failure in item.discovery.failures:
             book.logger.warning("%s failed at discovery: %s (%s)", failure.url, failure.reason, failure.outcome)
@@ -302,7 +315,7 @@ def _store(book: RunBook, item: Work, report: SourceReport, batch: _InFlight) ->
     """Store one extracted batch and count it; True if a URL of it failed transiently."""
     pages = [r for r in batch.results if isinstance(r, FetchedPage)]
     unchanged = [r for r in batch.results if isinstance(r, NotModified)]
-    extracted, extract_failures = batch.extraction.result() if batch.extraction is not None else ([], [])
+    extracted, extract_failures = outcome(batch.extraction, book.writer) if batch.extraction is not None else ([], [])
     failures = [r for r in batch.results if isinstance(r, Failure)] + extract_failures
     # the writer slot is taken here, in the flow, around the store task: taken inside a task run,
     # Prefect hands it back only after the task run ends, which costs the next writer seconds
@@ -371,14 +384,14 @@ def ingest(
             chosen = select_sources(load_sources(path), sources)
             book.remember_sources(chosen)
             for source in chosen:
-                work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id))
+                work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id, writer=book.writer))
         if feeds:
             # feeds given by hand: just their entries, not the whole site's sitemaps
             adhoc = Source(
                 name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
                 respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
             )  # fmt: skip
-            planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id)
+            planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id, writer=book.writer)
             unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
             work.append(dataclasses.replace(planned, policy=unpaced))
         bad: list[Failure] = []

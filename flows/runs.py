@@ -205,17 +205,18 @@ class RunBook:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """The body of a flow run: an infrastructure error is recorded before it propagates, and whatever
-        ends the body, the database file and the writer slot are given back (``finish`` takes them again),
-        and the extraction workers stop unless another run of this process still uses them."""
+        """The body of a flow run: an infrastructure error is recorded before it propagates, and an error
+        gives the database file and the writer slot back (a body that ends well leaves them to ``finish``,
+        which writes next); the extraction workers stop unless another run of this process still uses them."""
         try:
             with workers_for_run():
                 yield
         except NewsflowError as error:
             self.fail(error)
             raise
-        finally:
+        except BaseException:
             self.writer.release()
+            raise
 
     def fail(self, error: NewsflowError) -> None:
         """Record why the run stopped (best effort: the database may be what failed)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from extractors.errors import DatabaseLocked
@@ -76,6 +76,10 @@ class WriterLease:
     keeps the slot for up to ``slot_seconds`` (an overlapping run waits about that long) and the open
     file for up to ``file_seconds`` (a reader in another process waits up to 10 s for it), and gives
     both back at an error or at ``release``.  Each write is still its own committed transaction.
+
+    Between writes a run waits (for a slow site, for extraction, for discovery): ``wait`` gives the file
+    and the slot back when those times run out during such a wait, so that readers and other runs get in
+    while this run has nothing to write.
     """
 
     def __init__(self, db: str, slot_seconds: float = 30.0, file_seconds: float = 8.0) -> None:
@@ -110,6 +114,30 @@ class WriterLease:
             self.release()
         elif now - self._file_since >= self.file_seconds:
             self._close_file()
+
+    @property
+    def held(self) -> bool:
+        """Whether the run holds the writer slot now."""
+        return self._slot is not None
+
+    def wait(self, ready: Callable[[float | None], bool]) -> None:
+        """Wait until ``ready(timeout)`` (which waits up to ``timeout`` seconds, None: for good) says so.
+
+        The file is closed and the slot given back as soon as their times run out during the wait,
+        not at the next write, which may be minutes away.
+        """
+        while self._slot is not None:
+            until = self._slot_since + self.slot_seconds
+            if self._file is not None:
+                until = min(until, self._file_since + self.file_seconds)
+            if ready(max(until - time.monotonic(), 0.0)):
+                return
+            now = time.monotonic()
+            if now - self._slot_since >= self.slot_seconds:
+                self.release()
+            elif self._file is not None and now - self._file_since >= self.file_seconds:
+                self._close_file()
+        ready(None)
 
     def _close_file(self) -> None:
         file, self._file = self._file, None

@@ -6,6 +6,8 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
+import time
 import zlib
 from datetime import UTC, datetime
 
@@ -15,6 +17,7 @@ from extractors import extract_html
 from extractors.article import fetched_page_from_file
 from extractors.errors import DatabaseLocked, StorageError
 from extractors.records import Failure, FetchedPage
+from flows.writer_guard import WriterLease
 from storage import page_files
 from storage.connection import read_connection, write_connection
 from storage.lookups import stored_pages
@@ -124,6 +127,55 @@ def test_query_is_read_only(db_path: str) -> None:
 def test_missing_database_is_a_clear_error(tmp_path: object) -> None:
     with pytest.raises(StorageError, match="does not exist"):
         run_query("/nonexistent/dir/x.duckdb", "SELECT 1")
+
+
+def test_a_run_waiting_between_writes_lets_a_reader_in(db_path: str) -> None:
+    """The lease hands the file back while the run waits (a slow site, a long extraction), not at its
+    next write; and the writer slot once its own time is up."""
+    lease = WriterLease(db_path, slot_seconds=2.0, file_seconds=0.3)
+    with lease.write():
+        pass
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb,sys,time\n"
+            "for _ in range(200):\n"
+            "    try:\n"
+            f"        duckdb.connect({db_path!r}, read_only=True).close(); print('in', flush=True); break\n"
+            "    except duckdb.Error: time.sleep(0.05)\n"
+            "else: print('busy', flush=True)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    got_in = threading.Event()
+    answer: list[str] = []
+
+    def listen() -> None:
+        assert reader.stdout is not None
+        answer.append(reader.stdout.readline().strip())
+        got_in.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+    deadline = time.monotonic() + 20
+
+    def ready(timeout: float | None) -> bool:
+        # what the run waits for: here, that the reader got in (bounded, so a broken lease fails, not hangs)
+        limit = deadline - time.monotonic() if timeout is None else min(timeout, deadline - time.monotonic())
+        return got_in.wait(max(limit, 0.0)) or time.monotonic() >= deadline
+
+    try:
+        lease.wait(ready)
+    finally:
+        reader.kill()
+        reader.wait()
+    assert answer == ["in"]
+    assert lease.held  # the slot's own time is not up yet
+
+    slot_up = time.monotonic() + 2.5
+    lease.wait(lambda timeout: time.sleep(min(timeout or 0.05, 0.05)) or time.monotonic() >= slot_up)
+    assert not lease.held
 
 
 def test_reader_gives_up_with_a_clear_busy_error(db_path: str) -> None:
