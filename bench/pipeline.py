@@ -206,12 +206,15 @@ def start_prefect_server(env: dict[str, str], workdir: Path) -> tuple[subprocess
     each run ~5-10 s of start-up and its memory); its address and process."""
     import urllib.request
 
+    sys.path.insert(0, str(ROOT))
+    from flows.settings import PREFECT_SERVER_ENV  # the settings README recommends for the server
+
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     log = (workdir / "prefect-server.log").open("wb")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env={**env, "PREFECT_SERVER_UI_API_URL": api, "PREFECT_UI_ENABLED": "false"},
+        env={**env, **PREFECT_SERVER_ENV, "PREFECT_SERVER_UI_API_URL": api, "PREFECT_UI_ENABLED": "false"},
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 120

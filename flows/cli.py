@@ -19,13 +19,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-# Prefect reads these when it is first imported (inside the commands below):
-# offline machines gain nothing from telemetry but error logs.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-
 from extractors.errors import ConfigError, NewsflowError
-from flows.settings import load_settings
+from flows.settings import PREFECT_SERVER_ENV, load_settings
+
+# Prefect reads these when it is first imported (inside the commands below), and a temporary server
+# started by this process inherits them: offline machines gain nothing from telemetry but error logs.
+for _name, _value in {**PREFECT_SERVER_ENV, "DO_NOT_TRACK": "1"}.items():
+    os.environ.setdefault(_name, _value)
 
 if TYPE_CHECKING:
     from flows.page_inputs import PageOutcome
