@@ -79,7 +79,7 @@ def as_is(value: T) -> T:
     return cast(T, quote(value))
 
 
-def outcome(future: PrefectFuture[T], writer: WriterLease | None = None) -> T:
+def result_of(future: PrefectFuture[T], writer: WriterLease | None = None) -> T:
     """The future's result; while it is not ready, ``writer`` gives back what it may no longer hold idle."""
     if writer is not None and writer.held:
         done = threading.Event()
@@ -203,7 +203,7 @@ def plan_source(
     policy = source.fetch_policy(base)
     seeds = [*source.start_urls, *source.feeds, *source.sitemaps]
     discovery = discover_source.submit(source, policy, as_is(validators_for(db, seeds)), window, run_id)
-    result = outcome(discovery, writer)
+    result = result_of(discovery, writer)
     found = [d.url for d in result.articles]
     with stage(run_id, "plan"):
         known = set() if refresh else known_urls(db, found)
@@ -274,7 +274,7 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report:
     three overlap and the cores stay busy extracting.  Each batch is stored in one transaction, after
     its extraction: a URL counts as done only once its article is committed.  The run's writer lease
     is kept between batches and sources; it is given back while the flow waits longer than it may be
-    held idle (``outcome``).
+    held idle (``result_of``).
     """
     name = item.name or "urls"
     book.logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)",
@@ -292,7 +292,7 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report:
     pending: deque[_InFlight] = deque()
     for index in range(len(batches)):
         assert fetching is not None
-        results = outcome(fetching, book.writer)
+        results = result_of(fetching, book.writer)
         fetching = fetch(batches[index + 1]) if index + 1 < len(batches) else None
         pages = [r for r in results if isinstance(r, FetchedPage)]
         extraction = extract_batch.submit(as_is(pages), item.options, workers, book.run_id) if pages else None
@@ -315,7 +315,7 @@ def _store(book: RunBook, item: Work, report: SourceReport, batch: _InFlight) ->
     """Store one extracted batch and count it; True if a URL of it failed transiently."""
     pages = [r for r in batch.results if isinstance(r, FetchedPage)]
     unchanged = [r for r in batch.results if isinstance(r, NotModified)]
-    extracted, extract_failures = outcome(batch.extraction, book.writer) if batch.extraction is not None else ([], [])
+    extracted, extract_failures = result_of(batch.extraction, book.writer) if batch.extraction is not None else ([], [])
     failures = [r for r in batch.results if isinstance(r, Failure)] + extract_failures
     # the writer slot is taken here, in the flow, around the store task: taken inside a task run,
     # Prefect hands it back only after the task run ends, which costs the next writer seconds
