@@ -109,11 +109,7 @@ class WriterLease:
         except BaseException:
             self.release()
             raise
-        now = time.monotonic()
-        if now - self._slot_since >= self.slot_seconds:
-            self.release()
-        elif now - self._file_since >= self.file_seconds:
-            self._close_file()
+        self._give_back_expired()
 
     @property
     def held(self) -> bool:
@@ -132,12 +128,16 @@ class WriterLease:
                 until = min(until, self._file_since + self.file_seconds)
             if ready(max(until - time.monotonic(), 0.0)):
                 return
-            now = time.monotonic()
-            if now - self._slot_since >= self.slot_seconds:
-                self.release()
-            elif self._file is not None and now - self._file_since >= self.file_seconds:
-                self._close_file()
+            self._give_back_expired()
         ready(None)
+
+    def _give_back_expired(self) -> None:
+        """Give back the slot (and with it the file) or the file alone, whichever has been held its time."""
+        now = time.monotonic()
+        if now - self._slot_since >= self.slot_seconds:
+            self.release()
+        elif self._file is not None and now - self._file_since >= self.file_seconds:
+            self._close_file()
 
     def _close_file(self) -> None:
         file, self._file = self._file, None
