@@ -259,7 +259,6 @@ def main() -> int:
     env = {
         **os.environ,
         "PREFECT_HOME": str(workdir / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
         "NEWSFLOW_BATCH_SIZE": str(args.batch_size),
