@@ -336,6 +336,26 @@ UntilOption = Annotated[
 
 
 @app.command()
+def reindex(
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even if no article changed since the last build.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Bring the full-text search index up to date (ingest runs leave it to this and to `search`)."""
+    from flows.reindex import reindex as reindex_flow
+
+    try:
+        report = reindex_flow(db=db, force=force)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    if report.rebuilt:
+        console.print(f"search index rebuilt over {report.articles} articles in {report.seconds:.1f} s")
+    else:
+        console.print(f"search index already up to date ({report.articles} articles)")
+
+
+@app.command()
 def search(
     text: Annotated[str, typer.Argument(help="Words to search for (BM25 over title, description and body).")],
     source: Annotated[str | None, typer.Option("--source", help="Only this source or site name.")] = None,

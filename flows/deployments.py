@@ -1,4 +1,4 @@
-"""Deployments of the two flows: one cron ``ingest`` deployment per source, plus ``backfill``.
+"""Deployments: one cron ``ingest`` deployment per source, ``backfill`` (ad hoc) and ``reindex`` (hourly).
 
 The same list feeds both ways of running them: ``newsflow serve`` (one
 process, ``prefect.serve``; no work pool needed) and ``deployments/prefect.yaml``
@@ -16,6 +16,10 @@ from flows.sources import Source, load_sources
 
 WORK_POOL = "newsflow"
 BACKFILL = "backfill"
+REINDEX = "reindex"
+#: Ingest runs leave the search index to this deployment (and to searches): hourly, after the sources'
+#: usual runs.  Its schedule can be changed in the UI like any other.
+REINDEX_CRON = "50 * * * *"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,16 @@ def deployment_specs(sources: tuple[Source, ...], sources_file: str) -> list[Dep
             tags=("newsflow", "backfill"),
         )
     )
+    specs.append(
+        DeploymentSpec(
+            flow="reindex",
+            name=REINDEX,
+            entrypoint="flows/reindex.py:reindex",
+            description="Brings the full-text search index up to date when articles changed since its last build.",
+            cron=REINDEX_CRON,
+            tags=("newsflow", "scheduled", "reindex"),
+        )
+    )
     return specs
 
 
@@ -65,12 +79,15 @@ def runner_deployments(sources_file: str | Path) -> list[Any]:
 
     from flows.backfill import backfill
     from flows.ingest import ingest
+    from flows.reindex import reindex
+
+    by_name: dict[str, Any] = {"ingest": ingest, "backfill": backfill, "reindex": reindex}
 
     path = str(Path(sources_file).resolve())
     deployments = []
     for spec in deployment_specs(load_sources(path), path):
         schedules = [Cron(spec.cron, timezone=spec.timezone)] if spec.cron else None
-        flow = ingest if spec.flow == "ingest" else backfill
+        flow = by_name[spec.flow]
         deployments.append(
             flow.to_deployment(
                 name=spec.name,
@@ -111,8 +128,9 @@ def prefect_yaml(sources: tuple[Source, ...], sources_file: str = "sources.toml"
             f"    description: {_quote(spec.description)}",
             f"    tags: [{', '.join(spec.tags)}]",
             "    concurrency_limit: 1",
-            "    parameters:",
         ]
+        if spec.parameters:
+            lines.append("    parameters:")
         for key, value in spec.parameters.items():
             rendered = "[" + ", ".join(_quote(v) for v in value) + "]" if isinstance(value, list) else _quote(value)
             lines.append(f"      {key}: {rendered}")

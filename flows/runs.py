@@ -35,7 +35,6 @@ from flows.sources import Source
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
 from storage.lookups import runs_in_progress
-from storage.search import rebuild_index
 from storage.writer import RunRecord, mark_runs_crashed, record_run, record_sources, sweep_page_files
 
 
@@ -185,9 +184,12 @@ class RunBook:
     def finish(self) -> IngestReport:
         report = self.report()
         if report.new or report.updated:
-            # the fts index does not follow inserts: rebuild it after a run that changed articles
-            with self.stages.measure("index"), self.writer.write():
-                rebuild_index(self.db)
+            # not rebuilt here: a build reads the whole corpus, so every run would pay for all the runs before
+            # it (storage/search.py); the next search or the reindex deployment brings it up to date
+            self.logger.info(
+                "%d articles new or updated: the search index takes them in at the next `newsflow search` or "
+                "`newsflow reindex` (the reindex deployment)", report.new + report.updated,
+            )  # fmt: skip
         with self.writer.write():
             record_run(self.db, RunRecord(
                 self.run_id, self.flow, self.started, "completed", self.parameters, datetime.now(UTC),

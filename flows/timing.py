@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-STAGES = ("discover", "plan", "fetch", "extract", "store", "store-call", "index", "gc")
+STAGES = ("discover", "plan", "fetch", "extract", "store", "store-call", "gc")
 """``store-call`` is a store task call seen from the flow: the writer slot, Prefect's task run and ``store``."""
 
 

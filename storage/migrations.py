@@ -253,6 +253,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             "crashed when that process is gone and the run never finished).'",
         ),
     ),
+    Migration(
+        6,
+        "a log of full-text index builds, so that a stale index is known without rebuilding it",
+        (
+            """
+            CREATE TABLE search_index_builds (
+                built_at      TIMESTAMPTZ NOT NULL,
+                covers_until  TIMESTAMPTZ,
+                articles      BIGINT NOT NULL,
+                seconds       DOUBLE NOT NULL
+            )
+            """,
+            "COMMENT ON TABLE search_index_builds IS 'One row per build of the BM25 index (fts_main_articles): "
+            "articles whose updated_at is past the last covers_until are not in it yet.'",
+            "COMMENT ON COLUMN search_index_builds.covers_until IS 'Latest articles.updated_at the build saw.'",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

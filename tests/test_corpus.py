@@ -26,10 +26,10 @@ from extractors.fingerprint import (
     shingles,
 )
 from flows.cli import app
-from storage.connection import write_connection
+from storage.connection import read_connection, write_connection
 from storage.migrations import MIGRATIONS, applied_versions
 from storage.queries import export_articles, run_query
-from storage.search import rebuild_index, search
+from storage.search import index_state, rebuild_index, refresh_index, search
 from storage.writer import Extracted, store_batch
 from tests.golden import PAGES, load_expected
 
@@ -163,6 +163,27 @@ def test_search_ranks_the_klaten_article_first_with_a_highlighted_snippet(corpus
     assert "**" in hits[0].snippet and "mediation" in hits[0].snippet.lower()
     assert search(corpus, "Qatar mediation", language="de") == []
     assert all(h.language == "id" for h in search(corpus, "banjir", language="id"))
+
+
+def test_a_stored_article_makes_the_index_stale_and_the_next_search_takes_it_in(corpus: str) -> None:
+    with read_connection(corpus) as con:
+        assert not index_state(con).stale
+    assert refresh_index(corpus)[1] is False  # nothing changed since the fixture's build
+    klaten = _extracted("klaten-flashback")
+    url = "https://gazette.example/news/quokka-census/"
+    article = dataclasses.replace(
+        klaten.article, url=url, canonical_url=url, url_key="gazette.example/news/quokka-census",
+        title="Quokka census", body_text="Rangers counted every quokka on the island this spring.",
+    )  # fmt: skip
+    page = dataclasses.replace(klaten.page, url=url, final_url=url)
+    _store(corpus, Extracted(page, dataclasses.replace(article, content_hash=content_hash(article))))
+    with read_connection(corpus) as con:
+        state = index_state(con)
+    assert (state.stale, state.behind) == (True, 1)
+
+    assert [hit.url for hit in search(corpus, "quokka")] == [url]
+    with read_connection(corpus) as con:
+        assert not index_state(con).stale
 
 
 def test_search_cli_json(corpus: str) -> None:

@@ -25,7 +25,7 @@ from extractors import EXTRACTOR_VERSION
 from extractors.errors import ConfigError
 from flows.backfill import backfill
 from flows.demo_server import demo_article_paths, demo_source_toml
-from flows.deployments import prefect_yaml
+from flows.deployments import REINDEX_CRON, prefect_yaml
 from flows.ingest import ingest
 from flows.sources import load_sources
 from storage.queries import run_query
@@ -152,7 +152,7 @@ def served(demo_sources: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
             process.kill()
 
 
-def test_serve_schedules_sources_and_runs_a_custom_backfill(
+def test_serve_schedules_sources_runs_a_custom_backfill_and_reindexes(
     served: dict[str, str], demo_sources: Path, tmp_path: Path
 ) -> None:
     db = served["db"]
@@ -173,3 +173,10 @@ def test_serve_schedules_sources_and_runs_a_custom_backfill(
     assert run_query(db, "SELECT DISTINCT extractor_version FROM articles").rows == ((EXTRACTOR_VERSION,),)
     backfills = run_query(db, "SELECT status, updated FROM runs WHERE flow = 'backfill'").rows
     assert backfills == (("completed", len(demo_article_paths())),)
+    # the hourly reindex deployment takes in what the backfill changed
+    with get_client(sync_client=True) as client:
+        hourly = client.read_deployment_by_name("reindex/reindex")
+        assert [s.schedule.cron for s in hourly.schedules] == [REINDEX_CRON]  # type: ignore[union-attr]
+    run = run_deployment("reindex/reindex", timeout=180, poll_interval=1)
+    assert run.state is not None and run.state.is_completed(), run.state
+    assert run_query(db, "SELECT articles FROM search_index_builds").rows == ((len(demo_article_paths()),),)

@@ -1,4 +1,4 @@
-"""The ``ingest`` flow under Prefect's test harness, against a real HTTP server on 127.0.0.1."""
+"""The ``ingest`` and ``reindex`` flows under Prefect's test harness, against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import pytest
 
 from flows.demo_server import demo_article_paths
 from flows.ingest import ingest
+from flows.reindex import reindex
+from storage.connection import read_connection
 from storage.queries import run_query
+from storage.search import index_state, search
 from tests.golden import load_expected
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "fast_fetch")
@@ -74,3 +77,20 @@ def test_feed_with_failing_entries(site: str, db_path: str) -> None:
     report = ingest(feeds=[f"{site}/fault/feed.xml", f"{site}/fault/404"], db=db_path)
     assert report.new == 1
     assert report.failures == {"http_error": 2, "timeout": 1}
+
+
+def test_ingest_leaves_the_search_index_to_reindex_which_builds_it_once(site: str, db_path: str) -> None:
+    ingest(feeds=[f"{site}/feed.xml"], db=db_path)
+    articles = len(demo_article_paths())
+    with read_connection(db_path) as con:
+        before = index_state(con)
+    # the run did not pay for a build over the whole corpus
+    assert (before.built_at, before.behind) == (None, articles)
+
+    built = reindex(db=db_path)
+    assert (built.rebuilt, built.articles) == (True, articles)
+    again = reindex(db=db_path)
+    assert (again.rebuilt, again.built_at) == (False, built.built_at)
+    klaten = load_expected("klaten-flashback")
+    assert search(db_path, "Qatar mediation")[0].url == klaten["canonical_url"]
+    assert run_query(db_path, "SELECT articles FROM search_index_builds").rows == ((articles,),)
