@@ -129,9 +129,11 @@ def child_ingest(db: str, sources_file: str, refresh: bool) -> None:
     """Run the real flow once and print its report as JSON (run in a child process)."""
     sys.path.insert(0, str(ROOT))
     from flows.ingest import ingest
+    from flows.settings import command_line_run
 
     started = time.perf_counter()
-    report = ingest(sources=["bench"], sources_file=sources_file, refresh=refresh, db=db)
+    with command_line_run():  # as `newsflow ingest` runs it
+        report = ingest(sources=["bench"], sources_file=sources_file, refresh=refresh, db=db)
     seconds = time.perf_counter() - started
     timings = report.timings
     print(json.dumps({
@@ -146,9 +148,11 @@ def child_reindex(db: str) -> None:
     """Run the real ``reindex`` flow over what the first run stored (run in a child process)."""
     sys.path.insert(0, str(ROOT))
     from flows.reindex import reindex
+    from flows.settings import command_line_run
 
     started = time.perf_counter()
-    report = reindex(db=db)
+    with command_line_run():  # as `newsflow reindex` runs it
+        report = reindex(db=db)
     print(json.dumps({"seconds": time.perf_counter() - started, "rebuilt": report.rebuilt,
                       "articles": report.articles}))  # fmt: skip
 

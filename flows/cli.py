@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from extractors.errors import ConfigError, NewsflowError
-from flows.settings import PREFECT_SERVER_ENV, load_settings
+from flows.settings import PREFECT_SERVER_ENV, command_line_run, load_settings
 
 # Prefect reads these when it is first imported (inside the commands below), and a temporary server
 # started by this process inherits them: offline machines gain nothing from telemetry but error logs.
@@ -121,7 +121,8 @@ def demo(
             console.print(f"Serving the sample news site at [bold]{base_url}/[/]")
             sources = Path(folder) / "sources.toml"
             sources.write_text(demo_source_toml(base_url), encoding="utf-8")
-            report = ingest_flow(sources_file=str(sources), sources=["demo"], db=db_path)
+            with command_line_run():
+                report = ingest_flow(sources_file=str(sources), sources=["demo"], db=db_path)
         result = run_query(db_path, _SUMMARY_SQL)
     except NewsflowError as error:
         raise _fail(error) from error
@@ -168,11 +169,11 @@ def ingest(
             raise typer.Exit(2)
         if path:
             select_sources(load_sources(path), source)  # a bad file stops here
-        report = ingest_flow(
-            urls=list(urls or []), feeds=list(feed or []), sources_file=path, sources=list(source or []),
-            since=_day(since), until=_day(until), refresh=refresh,
-            db=db or settings.db,
-        )  # fmt: skip
+        with command_line_run():
+            report = ingest_flow(
+                urls=list(urls or []), feeds=list(feed or []), sources_file=path, sources=list(source or []),
+                since=_day(since), until=_day(until), refresh=refresh, db=db or settings.db,
+            )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
     _print_report(report)
@@ -217,10 +218,11 @@ def backfill(
     chosen_mode = _choice(mode, Mode, "--mode")
     try:
         path = _sources_path(sources_file) if (source or sources_file or load_settings().sources) else None
-        report = backfill_flow(
-            sources=list(source or []), since=_day(since), until=_day(until), urls=list(url or []), mode=chosen_mode,
-            max_articles=max_articles, sources_file=path, db=db,
-        )  # fmt: skip
+        with command_line_run():
+            report = backfill_flow(
+                sources=list(source or []), since=_day(since), until=_day(until), urls=list(url or []),
+                mode=chosen_mode, max_articles=max_articles, sources_file=path, db=db,
+            )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
     _print_report(report)
@@ -346,7 +348,8 @@ def reindex(
     from flows.reindex import reindex as reindex_flow
 
     try:
-        report = reindex_flow(db=db, force=force)
+        with command_line_run():
+            report = reindex_flow(db=db, force=force)
     except NewsflowError as error:
         raise _fail(error) from error
     if report.rebuilt:

@@ -140,3 +140,16 @@ def test_extract_reads_standard_input() -> None:
     result = runner.invoke(app, ["extract", "-", "--url", expected["url"], "--json"], input=html)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["title"] == expected["title"]
+
+
+def test_command_line_runs_have_no_flow_heartbeat_unless_one_is_configured() -> None:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    from flows.settings import command_line_run
+
+    before = get_current_settings().flows.heartbeat_frequency  # None under the session's Prefect harness
+    with command_line_run():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert get_current_settings().flows.heartbeat_frequency == before  # deployment runs keep theirs
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}), command_line_run():
+        assert get_current_settings().flows.heartbeat_frequency == 60
