@@ -56,17 +56,22 @@ def directory(db_path: str | Path) -> Path:
     return db.with_name(db.name + ".pages")
 
 
-def write_bodies(db_path: str | Path, bodies: Sequence[PageBody]) -> str:
-    """Write ``bodies`` to one new file and return its name (relative to ``directory``).
+def file_name(bodies: Sequence[PageBody]) -> str:
+    """The name of the file ``write_bodies`` writes ``bodies`` to (relative to ``directory``).
 
-    The name is a hash of what the file holds, so writing the same batch again (a retried store)
-    rewrites the same file instead of adding another.
+    A hash of what the file holds, so writing the same batch again (a retried store) rewrites the
+    same file instead of adding another.
     """
-    folder = directory(db_path)
     digest = hashlib.sha256()
     for body in bodies:
         digest.update(f"{body.html_sha256} {body.url_key or body.final_url}\n".encode())
-    name = digest.hexdigest()[:32] + SUFFIX
+    return digest.hexdigest()[:32] + SUFFIX
+
+
+def write_bodies(db_path: str | Path, bodies: Sequence[PageBody]) -> str:
+    """Write ``bodies`` to one new file, durably, and return its name (``file_name``)."""
+    folder = directory(db_path)
+    name = file_name(bodies)
     table = pa.table(
         [
             [b.html_sha256 for b in bodies],

@@ -11,7 +11,11 @@ version) changed.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +27,7 @@ from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_finger
 from extractors.records import Article, Attempt, Failure, FetchedPage, NotModified
 from storage.connection import write_connection
 from storage.packing import PackedHtml, pack_html
-from storage.page_files import PageBody, sweep_orphans, write_bodies
+from storage.page_files import PageBody, file_name, sweep_orphans, write_bodies
 
 _TS = pa.timestamp("us", tz="UTC")
 _LINKS = pa.list_(pa.struct([("text", pa.string()), ("url", pa.string())]))
@@ -82,8 +86,12 @@ def _write_pages(
     keys: dict[str, str],
     run_id: str,
     packed: Mapping[str, PackedHtml],
-) -> None:
-    """Keep the pages whose HTML this article (or final URL) has not had yet: bodies to a file, rows here."""
+) -> Future[str] | None:
+    """Keep the pages whose HTML this article (or final URL) has not had yet: bodies to a file, rows here.
+
+    Returns the writing of the bodies' file (None when no page is new): it must be on disk before the rows
+    naming it commit, so that a crash in between leaves an orphan file (swept later), never a hole.
+    """
     con.register("staged_pages", _pages_table(pages, keys, run_id, packed))
     try:
         fresh = [row for (row,) in con.execute(
@@ -97,20 +105,22 @@ def _write_pages(
             """
         ).fetchall()]  # fmt: skip
         if not fresh:
-            return
+            return None
         bodies = [
             PageBody(packed[p.url].sha256, keys.get(p.url), p.final_url, packed[p.url].zlib)
             for p in (pages[row] for row in fresh)
         ]
-        # the file is on disk before the rows naming it commit: a crash in between leaves an orphan, not a hole
-        name = write_bodies(db_path, bodies)
+        # written while the batch's other statements run (a few ms of I/O per batch on the writer's serial
+        # path otherwise); store_batch waits for it before the transaction commits
+        writing = _BODY_WRITER.submit(write_bodies, db_path, bodies)
         con.register("fresh_rows", pa.table({"row": pa.array(fresh, pa.int32())}))
         con.execute(
             f"INSERT INTO pages ({_PAGE_COLUMNS}, html_file) "
             f"SELECT {_PAGE_COLUMNS}, ? FROM staged_pages WHERE row IN (SELECT row FROM fresh_rows)",
-            [name],
+            [file_name(bodies)],
         )
         con.unregister("fresh_rows")
+        return writing
     finally:
         con.unregister("staged_pages")
 
@@ -185,8 +195,9 @@ def _keys(con: duckdb.DuckDBPyConnection, name: str, keys: Sequence[str]) -> str
     return name
 
 
-def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> None:
-    """Point every near-copy of the changed articles at the earliest copy (``duplicate_of``), per batch.
+def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str], new: AbstractSet[str] = frozenset()) -> None:
+    """Point every near-copy of the changed articles (``new``: those first stored in this batch) at the
+    earliest copy (``duplicate_of``), per batch.
 
     Set-based: one query pairs the changed articles with every family root (and each other) whose
     SimHash is within ``CANDIDATE_BITS``; pairs already in one family are not compared again, so a story
@@ -241,12 +252,16 @@ def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> Non
     # a family's root is its earliest member; whatever followed a member that stops being a root follows
     # the new root (followers are never earlier than their root, so they need not be ordered here: with
     # them, every batch re-ordered whole families, a cost growing with the table)
-    order = dict(con.execute(
+    ranked = con.execute(
         f"""
-        SELECT url_key, row_number() OVER (ORDER BY coalesce(published_at, first_seen_at), first_seen_at, url_key)
+        SELECT url_key, row_number() OVER (ORDER BY coalesce(published_at, first_seen_at), first_seen_at, url_key),
+               duplicate_of IS NULL
         FROM articles WHERE url_key IN (SELECT url_key FROM {_keys(con, "members", members)})
         """
-    ).fetchall())  # fmt: skip
+    ).fetchall()  # fmt: skip
+    order = {key: rank for key, rank, _ in ranked}
+    # only a stored root can have followers (an article new in this batch has none yet)
+    was_root = {key for key, _, root in ranked if root and key not in new}
     root_of: dict[str, str | None] = {}
     for group in linked:
         root = min(group, key=order.__getitem__)
@@ -256,11 +271,16 @@ def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> Non
         "UPDATE articles SET duplicate_of = f.root FROM family_roots f "
         "WHERE articles.url_key = f.url_key AND articles.duplicate_of IS DISTINCT FROM f.root"
     )
-    con.execute(
-        "UPDATE articles SET duplicate_of = f.root FROM family_roots f "
-        "WHERE articles.duplicate_of = f.url_key AND f.root IS NOT NULL"
-    )
     con.unregister("family_roots")
+    demoted = {key: root for key, root in root_of.items() if root is not None and key in was_root}
+    if demoted:
+        # the followers of a root that an earlier copy displaced: looking for them scans the whole table,
+        # so only when there is such a root (a copy published before its stored family, as in a backfill)
+        con.register("demoted_roots", pa.table({"url_key": list(demoted), "root": list(demoted.values())}))
+        con.execute(
+            "UPDATE articles SET duplicate_of = f.root FROM demoted_roots f WHERE articles.duplicate_of = f.url_key"
+        )
+        con.unregister("demoted_roots")
 
 
 def _sketches(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> dict[str, bytes]:
@@ -447,6 +467,28 @@ def _write_validators(
     con.unregister("staged_validators")
 
 
+#: One thread writes page-body files beside the database while the writer runs the batch's statements.
+_BODY_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsflow-page-files")
+
+
+@contextmanager
+def _bodies_before_commit() -> Iterator[list[Future[str] | None]]:
+    """Collects the body-file writes of a transaction; leaving waits for them, inside the transaction.
+
+    A failed write fails the batch (it is rolled back); after a failure elsewhere the write is still
+    waited for, so nothing is left writing once the batch is over, and its own error is dropped.
+    """
+    writes: list[Future[str] | None] = []
+    try:
+        yield writes
+    except BaseException:
+        futures_wait([w for w in writes if w is not None])
+        raise
+    for write in writes:
+        if write is not None:
+            write.result()
+
+
 def store_batch(
     db_path: str | Path,
     run_id: str,
@@ -466,10 +508,10 @@ def store_batch(
     keys_by_url = {i.page.url: i.article.url_key for i in extracted}
     ready = {i.page.url: i.packed for i in extracted if i.packed is not None}
     packed = _packed([*pages, *(i.page for i in items)], ready)
-    with write_connection(db_path) as con:
+    with write_connection(db_path) as con, _bodies_before_commit() as bodies:
         verdict = _classify(con, items) if items else {}
         if pages:
-            _write_pages(con, db_path, pages, keys_by_url, run_id, packed)
+            bodies.append(_write_pages(con, db_path, pages, keys_by_url, run_id, packed))
         changed = [i for i in items if verdict[i.article.url_key] != "unchanged"]
         if changed:
             con.register("staged_articles", _articles_table(changed, run_id, now, source, packed))
@@ -482,7 +524,9 @@ def store_batch(
             )
             _record_versions(con)
             con.unregister("staged_articles")
-            _link_duplicates(con, [i.article.url_key for i in changed])
+            _link_duplicates(
+                con, [i.article.url_key for i in changed], {k for k, outcome in verdict.items() if outcome == "new"}
+            )
         if record_fetches:
             _write_fetch_rows(con, fetch_rows(run_id, source, pages, extracted, failures, not_modified, verdict))
         # validators only for pages whose article is stored: a page that failed extraction is asked for in full again
