@@ -431,6 +431,12 @@ def stats(db: DbOption = None) -> None:
     _print_table(result.per_source.columns, result.per_source.rows, title="articles per source")
     _print_table(result.failures.columns, result.failures.rows, title="outcomes of the last 20 runs (per URL)")
     console.print(f"database size: {result.database_bytes / 1_048_576:.1f} MiB")
+    index, later = result.index, "the next search or `newsflow reindex`"
+    if index.built_at is None:
+        console.print(f"search index: not built yet ({later} builds it over {index.behind} articles)")
+    else:
+        behind = f"{index.behind} articles stored since ({later} takes them in)" if index.behind else "up to date"
+        console.print(f"search index: built {index.built_at:%Y-%m-%d %H:%M %Z} over {index.indexed} articles; {behind}")
 
 
 @app.command()

@@ -229,26 +229,52 @@ def crawl(book: RunBook, work: list[Work], batch_size: int, workers: int = 0, pr
     book.requested = sum(len(item.urls) for item in planned)
     if progress:
         book.track_progress(sum(-(-len(item.urls) // batch_size) for item in planned))
-    with _collect_only_new_objects():
+    with _collect_only_new_objects(book.run_id) as collector:
         for item in planned:
             with book.source(item.name or "urls") as report:
                 report.discovered = len(item.discovery.articles) if item.discovery else len(item.urls)
                 report.skipped = item.skipped
-                _crawl_one(book, item, batch_size, workers, report)
+                _crawl_one(book, item, batch_size, workers, report, collector)
+
+
+#: Page bytes stored between two full garbage collections during a crawl (about three batches of 100
+#: news pages): what a stored batch leaves in reference cycles stays bounded by this, and a collection
+#: (2-9 ms, more as Prefect's buffered events grow towards their cap) is not paid on every batch.
+COLLECT_AFTER_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Collector:
+    """Runs a full collection once the batches stored since the last one held ``COLLECT_AFTER_BYTES``.
+
+    Prefect futures and httpx responses sit in reference cycles that keep a whole batch's pages alive
+    until Python's next full collection, which a long run reaches rarely: without these, memory would
+    grow with the run instead of staying at the few batches in flight.
+    """
+
+    run_id: str
+    uncollected: int = 0
+
+    def stored(self, pages: Sequence[FetchedPage]) -> None:
+        self.uncollected += sum(len(page.body) for page in pages)
+        if self.uncollected >= COLLECT_AFTER_BYTES:
+            self.uncollected = 0
+            with stage(self.run_id, "gc"):
+                gc.collect()
 
 
 @contextmanager
-def _collect_only_new_objects() -> Iterator[None]:
-    """Make the per-batch ``gc.collect()`` cheap: what exists before the crawl (modules, Prefect's and
+def _collect_only_new_objects(run_id: str) -> Iterator[_Collector]:
+    """Make the crawl's collections cheap: what exists before the crawl (modules, Prefect's and
     pydantic's objects, ~10^6 of them) is frozen out of collection until it ends, so a collection
-    scans only what the crawl made (~90 ms per batch otherwise).
+    scans only what the crawl made (~90 ms per collection otherwise).
 
     No collection before freezing: it would cost a quarter of a second per run (a tenth of a run of
     conditional requests), to free the little garbage start-up leaves, which unfreezing returns to
     the collector anyway."""
     gc.freeze()
     try:
-        yield
+        yield _Collector(run_id)
     finally:
         gc.unfreeze()
 
@@ -267,7 +293,9 @@ class _InFlight:
     """None when the batch brought no page to extract (all 304s or failures): no task run for nothing."""
 
 
-def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report: SourceReport) -> None:
+def _crawl_one(
+    book: RunBook, item: Work, batch_size: int, workers: int, report: SourceReport, collector: _Collector
+) -> None:
     """A pipeline over the source's batches: batch k is stored while k+1 and k+2 are extracted and fetched.
 
     Fetching is async I/O, extraction runs in worker processes and the store in this thread, so the
@@ -298,9 +326,9 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report:
         extraction = extract_batch.submit(as_is(pages), item.options, workers, book.run_id) if pages else None
         pending.append(_InFlight(results, extraction))
         while len(pending) > AHEAD:
-            transient = _store(book, item, report, pending.popleft()) or transient
+            transient = _store(book, item, report, pending.popleft(), collector) or transient
     while pending:
-        transient = _store(book, item, report, pending.popleft()) or transient
+        transient = _store(book, item, report, pending.popleft(), collector) or transient
     if item.discovery is not None:
         # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
         # after a transient failure the next run must see the same entries again
@@ -311,7 +339,7 @@ def _crawl_one(book: RunBook, item: Work, batch_size: int, workers: int, report:
             book.logger.warning("%s failed at discovery: %s (%s)", failure.url, failure.reason, failure.outcome)
 
 
-def _store(book: RunBook, item: Work, report: SourceReport, batch: _InFlight) -> bool:
+def _store(book: RunBook, item: Work, report: SourceReport, batch: _InFlight, collector: _Collector) -> bool:
     """Store one extracted batch and count it; True if a URL of it failed transiently."""
     pages = [r for r in batch.results if isinstance(r, FetchedPage)]
     unchanged = [r for r in batch.results if isinstance(r, NotModified)]
@@ -335,13 +363,7 @@ def _store(book: RunBook, item: Work, report: SourceReport, batch: _InFlight) ->
                      item.name or "urls", len(pages), counts.new, counts.updated, counts.unchanged,
                      counts.not_modified, len(failures))  # fmt: skip
     book.batch_done()
-    if pages:
-        with stage(book.run_id, "gc"):
-            # Prefect futures and httpx responses sit in reference cycles that keep a whole batch's pages
-            # alive until Python's next full collection, which a long run reaches rarely: memory would
-            # grow with the run instead of staying at the few batches in flight (a batch of 304s holds
-            # no page bodies: nothing worth a collection)
-            gc.collect()
+    collector.stored(pages)  # a batch of 304s holds no page bodies: nothing worth a collection
     return any(f.transient for f in failures)
 
 

@@ -12,6 +12,7 @@ import duckdb
 from extractors.errors import InvalidURL, StorageError
 from extractors.urls import normalize_url, url_key
 from storage.connection import read_connection
+from storage.search import IndexState, index_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,8 @@ class Stats:
     per_source: QueryResult
     failures: QueryResult
     database_bytes: int
+    index: IndexState
+    """How the full-text search index stands (built when, how many articles it has not taken in yet)."""
 
 
 def corpus_stats(db_path: str | Path, last_runs: int = 20) -> Stats:
@@ -92,7 +95,8 @@ def corpus_stats(db_path: str | Path, last_runs: int = 20) -> Stats:
                            QUALIFY row_number() OVER (PARTITION BY run_id, url ORDER BY attempt DESC) = 1)
             SELECT outcome, count(*) AS urls, round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS percent
             FROM final GROUP BY ALL ORDER BY urls DESC""")  # fmt: skip
-    return Stats(per_source, failures, Path(db_path).stat().st_size)
+        index = index_state(con)
+    return Stats(per_source, failures, Path(db_path).stat().st_size, index)
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,8 @@ def test_export_cli_filters(corpus: str, tmp_path: Path) -> None:
 def test_stats_and_show(corpus: str) -> None:
     stats = runner.invoke(app, ["stats", "--db", corpus])
     assert stats.exit_code == 0 and "golden" in stats.stdout and "database size" in stats.stdout
+    pages = len([p for p in PAGES.iterdir() if (p / "page.html").exists()])
+    assert f"over {pages} articles; up to date" in stats.stdout
     url = load_expected("klaten-flashback")["canonical_url"]
     shown = runner.invoke(app, ["show", url, "--db", corpus])
     assert shown.exit_code == 0, shown.output

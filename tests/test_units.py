@@ -143,3 +143,22 @@ def test_a_body_compressed_without_saying_so_is_decompressed() -> None:
 def test_a_binary_body_is_refused_not_decoded_into_mojibake(body: bytes) -> None:
     with pytest.raises(ExtractionError, match="binary content"):
         extract_html(body, "https://x.example/a")
+
+
+def test_a_crawl_collects_garbage_once_enough_page_bytes_were_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from extractors.article import fetched_page_from_file
+    from flows import ingest
+
+    collections: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda *args: collections.append(1) or 0)
+    monkeypatch.setattr(ingest, "COLLECT_AFTER_BYTES", 1000)
+    collector = ingest._Collector("run")
+    page = fetched_page_from_file(b"x" * 400, "https://a.example/")
+    collector.stored([page])
+    collector.stored([])  # a batch of 304s: no bodies
+    assert collections == []
+    collector.stored([page, page])  # 1,200 bytes since the last collection
+    collector.stored([page])
+    assert collections == [1]
