@@ -370,14 +370,21 @@ def search(
     db: DbOption = None,
 ) -> None:
     """Full-text search of the stored articles, best match first, with highlighted snippets."""
+    from storage.search import refresh_for_search
     from storage.search import search as run_search
 
     try:
-        hits = run_search(
-            db or load_settings().db, text, source, _day(since), _day(until), lang, limit,
-        )  # fmt: skip
+        path = db or load_settings().db
+        index = refresh_for_search(path)
+        hits = run_search(path, text, source, _day(since), _day(until), lang, limit, refresh=False)
     except NewsflowError as error:
         raise _fail(error) from error
+    if index.stale:
+        # on stderr: --json output stays one object per line
+        errors.print(
+            f"note: the database was busy, so the search index is {index.behind} articles behind "
+            f"(built {index.built_at:%Y-%m-%d %H:%M %Z}); `newsflow reindex` brings it up to date"
+        )
     if as_json:
         for rank, hit in enumerate(hits, start=1):
             record = {"rank": rank, **asdict(hit)}

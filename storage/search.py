@@ -23,7 +23,7 @@ from time import monotonic
 
 import duckdb
 
-from extractors.errors import StorageError
+from extractors.errors import DatabaseLocked, StorageError
 from storage.connection import WRITER_THREADS, read_connection, write_connection
 
 INDEX_SCHEMA = "fts_main_articles"
@@ -100,10 +100,13 @@ def index_state(con: duckdb.DuckDBPyConnection) -> IndexState:
     return IndexState(built_at, int(indexed), int(behind[0]) if behind else 0)
 
 
-def rebuild_index(db: str | Path) -> IndexState:
-    """(Re)build the BM25 index over title, description and body, and log the build (hold the writer slot)."""
+def rebuild_index(db: str | Path, wait_seconds: float = 120.0) -> IndexState:
+    """(Re)build the BM25 index over title, description and body, and log the build (hold the writer slot).
+
+    Waits up to ``wait_seconds`` for another writer to let go of the file (then ``DatabaseLocked``).
+    """
     started = monotonic()
-    with write_connection(db) as con:
+    with write_connection(db, wait_seconds) as con:
         load_fts(con, str(db))
         con.execute(f"SET memory_limit = '{INDEX_MEMORY_LIMIT}'")
         # the run's writes are small and share the cores with extraction (storage.connection); a build runs
@@ -127,7 +130,7 @@ def rebuild_index(db: str | Path) -> IndexState:
         return index_state(con)
 
 
-def refresh_index(db: str | Path, force: bool = False) -> tuple[IndexState, bool]:
+def refresh_index(db: str | Path, force: bool = False, wait_seconds: float = 120.0) -> tuple[IndexState, bool]:
     """Rebuild the index if articles changed since its last build (or always, with ``force``).
 
     Returns the index's state afterwards and whether it was rebuilt.
@@ -136,7 +139,28 @@ def refresh_index(db: str | Path, force: bool = False) -> tuple[IndexState, bool
         state = index_state(con)
     if not (force or state.stale):
         return state, False
-    return rebuild_index(db), True
+    return rebuild_index(db, wait_seconds), True
+
+
+#: How long a search waits for a busy writer (a run storing a batch) before it answers from the index as
+#: it is: a person is waiting for the answer.
+SEARCH_WAIT_SECONDS = 10.0
+
+
+def refresh_for_search(db: str | Path, wait_seconds: float | None = None) -> IndexState:
+    """Bring the index up to date before a search; the index as it stands if the writer stays busy
+    longer than ``wait_seconds`` (default ``SEARCH_WAIT_SECONDS``).
+
+    Raises ``DatabaseLocked`` only when there is no index at all to answer from.
+    """
+    try:
+        state, _ = refresh_index(db, wait_seconds=SEARCH_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    except DatabaseLocked:
+        with read_connection(db) as con:
+            state = index_state(con)
+        if state.built_at is None:
+            raise
+    return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +214,16 @@ def search(
     until: date | None = None,
     language: str | None = None,
     limit: int = 10,
+    refresh: bool = True,
 ) -> list[SearchHit]:
-    """Articles matching ``query``, best first (BM25), with snippets; a stale index is brought up to date first."""
+    """Articles matching ``query``, best first (BM25), with snippets.
+
+    With ``refresh``, a stale index is brought up to date first (``refresh_for_search``).
+    """
     if not _TERM.search(query):
         raise StorageError(str(db), "the search query has no words")
-    refresh_index(db)
+    if refresh:
+        refresh_for_search(db)
     conditions: list[str] = ["score IS NOT NULL"]
     params: list[object] = [query]
     if source:

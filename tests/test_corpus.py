@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+import storage.search
 from extractors import Article, extract_html
 from extractors.article import content_hash, fetched_page_from_file
 from extractors.errors import StorageError
@@ -29,11 +32,16 @@ from flows.cli import app
 from storage.connection import read_connection, write_connection
 from storage.migrations import MIGRATIONS, applied_versions
 from storage.queries import export_articles, run_query
-from storage.search import index_state, rebuild_index, refresh_index, search
+from storage.search import index_state, rebuild_index, refresh_for_search, refresh_index, search
 from storage.writer import Extracted, store_batch
 from tests.golden import PAGES, load_expected
 
 runner = CliRunner()
+# another writer, as storage.connection's writers take it: the lock file beside the database
+HOLD_WRITER_LOCK = (
+    "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); "
+    "time.sleep(120)"
+)
 
 
 def _extracted(name: str, html: bytes | None = None, url: str | None = None) -> Extracted:
@@ -165,10 +173,8 @@ def test_search_ranks_the_klaten_article_first_with_a_highlighted_snippet(corpus
     assert all(h.language == "id" for h in search(corpus, "banjir", language="id"))
 
 
-def test_a_stored_article_makes_the_index_stale_and_the_next_search_takes_it_in(corpus: str) -> None:
-    with read_connection(corpus) as con:
-        assert not index_state(con).stale
-    assert refresh_index(corpus)[1] is False  # nothing changed since the fixture's build
+def _store_quokka_census(db: str) -> str:
+    """Store one more article, about quokkas (a word no golden page has); its URL."""
     klaten = _extracted("klaten-flashback")
     url = "https://gazette.example/news/quokka-census/"
     article = dataclasses.replace(
@@ -176,7 +182,15 @@ def test_a_stored_article_makes_the_index_stale_and_the_next_search_takes_it_in(
         title="Quokka census", body_text="Rangers counted every quokka on the island this spring.",
     )  # fmt: skip
     page = dataclasses.replace(klaten.page, url=url, final_url=url)
-    _store(corpus, Extracted(page, dataclasses.replace(article, content_hash=content_hash(article))))
+    _store(db, Extracted(page, dataclasses.replace(article, content_hash=content_hash(article))))
+    return url
+
+
+def test_a_stored_article_makes_the_index_stale_and_the_next_search_takes_it_in(corpus: str) -> None:
+    with read_connection(corpus) as con:
+        assert not index_state(con).stale
+    assert refresh_index(corpus)[1] is False  # nothing changed since the fixture's build
+    url = _store_quokka_census(corpus)
     with read_connection(corpus) as con:
         state = index_state(con)
     assert (state.stale, state.behind) == (True, 1)
@@ -184,6 +198,29 @@ def test_a_stored_article_makes_the_index_stale_and_the_next_search_takes_it_in(
     assert [hit.url for hit in search(corpus, "quokka")] == [url]
     with read_connection(corpus) as con:
         assert not index_state(con).stale
+
+
+def test_a_search_while_another_process_writes_answers_from_the_index_as_it_is(
+    corpus: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store_quokka_census(corpus)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER_LOCK, corpus + ".lock"], stdout=subprocess.PIPE, text=True
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        state = refresh_for_search(corpus, wait_seconds=0.5)
+        assert (state.stale, state.behind) == (True, 1)
+        assert search(corpus, "quokka", refresh=False) == []  # not in the index yet
+        monkeypatch.setattr(storage.search, "SEARCH_WAIT_SECONDS", 0.5)
+        result = runner.invoke(app, ["search", "Qatar mediation", "--db", corpus, "--json"])
+        assert result.exit_code == 0, result.output
+        assert "Qatar" in json.loads(result.stdout.splitlines()[0])["title"]
+        assert "search index is 1 articles behind" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert search(corpus, "quokka")  # the writer is gone: the next search takes it in
 
 
 def test_search_cli_json(corpus: str) -> None:
