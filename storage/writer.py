@@ -503,12 +503,14 @@ def store_batch(
 
     ``record_fetches=False`` is for re-extraction from stored HTML: nothing was fetched.
     """
-    now = datetime.now(UTC)
     items = _latest_per_key(extracted)
     keys_by_url = {i.page.url: i.article.url_key for i in extracted}
     ready = {i.page.url: i.packed for i in extracted if i.packed is not None}
     packed = _packed([*pages, *(i.page for i in items)], ready)
     with write_connection(db_path) as con, _bodies_before_commit() as bodies:
+        # read once the file is ours: writers take turns, so updated_at follows the order of the commits, and
+        # a search-index build (storage.search) covers exactly the articles up to its newest updated_at
+        now = datetime.now(UTC)
         verdict = _classify(con, items) if items else {}
         if pages:
             bodies.append(_write_pages(con, db_path, pages, keys_by_url, run_id, packed))
