@@ -230,7 +230,7 @@ def backfill(
 
 @app.command()
 def serve(sources_file: SourcesOption = None) -> None:
-    """Serve the deployments (one cron `ingest` per source, plus `backfill`) from this process."""
+    """Serve the deployments (one cron `ingest` per source, `backfill`, and the hourly `reindex`) from this process."""
     import prefect
 
     from flows.deployments import runner_deployments
