@@ -188,6 +188,8 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
             for p in tree:
                 times = p.cpu_times()
                 cpu[p.pid] = ("main" if p.pid == process.pid else "workers", times.user + times.system)
+                if p.pid == process.pid and os.environ.get("NEWSFLOW_BENCH_VERBOSE"):
+                    main_split = (times.user, times.system)
         except psutil.Error:
             continue
         if os.environ.get("NEWSFLOW_BENCH_RSS_LOG"):
@@ -201,12 +203,24 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
         by_role: dict[str, float] = {}
         for role, seconds in cpu.values():
             by_role[role] = by_role.get(role, 0.0) + seconds
-        print(f"  peak RSS by process (MB): {detail}; CPU s: {by_role}", flush=True)
+        print(f"  peak RSS by process (MB): {detail}; CPU s: {by_role}; main user/sys {main_split}", flush=True)
     wall = time.perf_counter() - started
     out = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         raise SystemExit(f"{command[2:4]} failed with exit code {process.returncode}")
     return json.loads(out.strip().splitlines()[-1]), wall, peak / 2**20
+
+
+def _tree_cpu(process: psutil.Process) -> float:
+    """User + system CPU seconds of a process and its children so far."""
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def free_port() -> int:
@@ -288,7 +302,12 @@ def main() -> int:
     print(f"{args.pages} pages ({len(load_templates(args.data))} real pages cycled) on 127.0.0.1:{port}; "
           f"{os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)  # fmt: skip
 
+    others = {"site": psutil.Process(site.pid), "prefect server": psutil.Process(prefect_server.pid)}
+    before = {name: _tree_cpu(proc) for name, proc in others.items()}
     first, first_wall, first_rss = _measure([*me, "_ingest", db, str(sources)], env)
+    if os.environ.get("NEWSFLOW_BENCH_VERBOSE"):
+        spent = {name: round(_tree_cpu(proc) - before[name], 1) for name, proc in others.items()}
+        print(f"  CPU s outside the run's process tree during it: {spent}", flush=True)
     second, _, second_rss = _measure([*me, "_ingest", db, str(sources), "--refresh"], env)
     index, _, index_rss = _measure([*me, "_reindex", db], env)
     server_rss = psutil.Process(prefect_server.pid).memory_info().rss / 2**20

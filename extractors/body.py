@@ -15,6 +15,7 @@ from functools import lru_cache
 import lxml.html
 import trafilatura
 from lxml import etree
+from trafilatura.settings import Extractor
 
 from extractors.boilerplate import is_boilerplate_block, strip_end_markers
 from extractors.html import in_body
@@ -190,32 +191,54 @@ def _restore_subheadings(blocks: list[Block], headings: list[tuple[str, str]], t
     around the article (whose text was not kept) stay out.
     """
     present = {_normalise(b.text) for b in blocks if b.kind == "h"}
+    # each block's normalised opening once, not once per heading; kept in step with ``blocks``
+    openings: list[tuple[Block, str | None]] = [
+        (b, None if b.kind == "h" else _normalise(b.text[:_OPENING_SOURCE_CHARS])) for b in blocks
+    ]
     for text, following in headings:
         key = _normalise(text)
         if not following or key in present or is_boilerplate_block(text, title, url):
             continue
-        for index, block in enumerate(blocks):
-            if block.kind != "h" and _normalise(block.text).startswith(following):
-                if index > 0 and blocks[index - 1].kind != "h":
+        for index, (block, opening) in enumerate(openings):
+            if opening is not None and _opens_with(block, opening, following):
+                if index > 0 and openings[index - 1][1] is not None:
                     blocks.insert(index, Block("h", text))
+                    openings.insert(index, (blocks[index], None))
                     present.add(key)
                 break
+
+
+# enough source text for the 80 normalised characters a heading's following paragraph is known by
+_OPENING_SOURCE_CHARS = 400
+
+
+def _opens_with(block: Block, opening: str, following: str) -> bool:
+    if len(opening) >= len(following) or len(block.text) <= _OPENING_SOURCE_CHARS:
+        return opening.startswith(following)
+    return _normalise(block.text).startswith(following)  # the opening was cut short of the key: look again
 
 
 _FALLBACK_BELOW_CHARS = 500
 
 
-def _main_content(tree: lxml.html.HtmlElement, url: str, *, fast: bool) -> etree._Element | None:
+@lru_cache(maxsize=2)
+def _trafilatura_options(fast: bool) -> Extractor:
+    # built once: trafilatura reads its options and never changes them (its recall retry takes a copy),
+    # and building them reads its config file's values each time, ~0.15 ms a page
     # no url: trafilatura would resolve every link's href against it, and nothing reads the hrefs
-    document = trafilatura.bare_extraction(
-        tree,
+    return Extractor(
+        output_format="python",
         fast=fast,
-        include_comments=False,
-        include_tables=True,
-        include_links=True,
+        comments=False,
+        tables=True,
+        links=True,
         with_metadata=False,
-        deduplicate=False,
+        dedup=False,
     )
+
+
+def _main_content(tree: lxml.html.HtmlElement, url: str, *, fast: bool) -> etree._Element | None:
+    document = trafilatura.bare_extraction(tree, options=_trafilatura_options(fast))
     body = getattr(document, "body", None)
     return body if isinstance(body, etree._Element) else None
 

@@ -2,16 +2,20 @@
 
 Packing is pure CPU work on bytes, so it is done where the cores are (the
 extraction workers) and not in the single writer, which only inserts.
-Level 1: on 185 KB news pages it costs ~1 ms against ~3 ms at level 6, for a
-third more bytes on disk; extraction speed matters more than disk here.
+The stream is written by ISA-L (python-isal), whose output is an ordinary zlib
+stream that ``zlib.decompress`` reads: on 190 KB news pages its level 1 costs
+~0.27 ms and packs to 23% of the size, where the zlib module's level 1 costs
+~1.1 ms for the same size, about 6% of a worker's time per page.
 """
 
 from __future__ import annotations
 
 import hashlib
-import zlib
 from dataclasses import dataclass
 
+from isal import isal_zlib
+
+#: ISA-L's levels run 0-3; past 1 the size barely shrinks
 ZLIB_LEVEL = 1
 
 
@@ -25,4 +29,4 @@ class PackedHtml:
 
 
 def pack_html(body: bytes) -> PackedHtml:
-    return PackedHtml(hashlib.sha256(body).hexdigest(), zlib.compress(body, ZLIB_LEVEL), len(body))
+    return PackedHtml(hashlib.sha256(body).hexdigest(), isal_zlib.compress(body, ZLIB_LEVEL), len(body))

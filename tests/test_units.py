@@ -6,8 +6,12 @@ import gzip
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from trafilatura.utils import repair_faulty_html
 
 from extractors import extract_html
+from extractors import html as html_module
 from extractors.dates import find_visible_dates, get_zone, parse_machine_date
 from extractors.errors import ExtractionError, InvalidURL, NoArticleContent
 from extractors.html import decode_html
@@ -162,3 +166,28 @@ def test_a_crawl_collects_garbage_once_enough_page_bytes_were_stored(monkeypatch
     collector.stored([page, page])  # 1,200 bytes since the last collection
     collector.stored([page])
     assert collections == [1]
+
+
+# trafilatura's repair over the whole text; newsflow's skips the text after the opening when nothing is to strip
+_OPENINGS = st.sampled_from(
+    ["", "<!DOCTYPE html>\n", "<!DOCTYPE html PUBLIC />\n", '<html lang="en" />\n', "<!doctype html>\n<html/>\n"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(opening=_OPENINGS, filler=st.text(alphabet="ab <>/\n\r", min_size=4000, max_size=9000))
+def test_repair_of_the_opening_only_matches_the_whole_repair(opening: str, filler: str) -> None:
+    text = opening + filler + '\n<html class="late" />\n'
+    beginning = text[:50].lower()
+    assert html_module._repair(text, beginning, strip_chars=False) == repair_faulty_html(text, beginning)
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "cp1252", "utf-16"])
+def test_characters_xml_forbids_are_stripped_wherever_they_are(codec: str) -> None:
+    prose = "The council met on Tuesday to discuss the budget for the coming year in detail. " * 80
+    # past the opening the repair would otherwise skip, and in a codec where bytes say nothing of characters
+    bad = "\x00\x0b\ufffe" if codec != "cp1252" else "\x00\x0b"
+    html = f"<html><body>\n<p>{prose}</p>\n<p>Late{bad} paragraph</p>\n</body></html>"
+    tree = html_module.parse_html(html.encode(codec), "https://x.example/story", header_charset=codec)
+    # left in, libxml2 keeps them as they are or turns NUL into U+FFFD
+    assert "Late paragraph" in tree.text_content()
