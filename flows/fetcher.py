@@ -141,6 +141,19 @@ class _Response:
     body: bytes
 
 
+class _Cookies(httpx.Cookies):
+    """httpx's cookie jar, which skips its round trip through urllib's for a response that sets no cookie.
+
+    httpx hands every response to ``http.cookiejar`` through request and response adapters; on a
+    conditional rerun, where nearly every answer is a 304 without cookies, that was ~9% of the client's
+    CPU.  A response with ``Set-Cookie`` (say, a consent redirect) goes through it as before.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
 class Fetcher:
     """One httpx client per batch, with global and per-host caps, robots.txt, pacing and the address guard."""
 
@@ -156,6 +169,9 @@ class Fetcher:
             transport=transport
             or guarded_transport(AddressPolicy.allowing(policy.allowed_networks), policy.concurrency),
         )
+        # the client's jar, set past the ``cookies`` setter, which would copy it into a plain httpx.Cookies
+        # (httpx is pinned to 0.28.x in pyproject.toml)
+        self._client._cookies = _Cookies()
         self._global = asyncio.Semaphore(policy.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self.robots = RobotsCache(self._load_robots)

@@ -156,10 +156,10 @@ class RunBook:
         self._total = max(total_batches, 1)
         self._done = 0
 
-    def batch_done(self) -> None:
+    def batch_done(self, batches: int = 1) -> None:
         if self._progress is None:
             return
-        self._done += 1
+        self._done += batches
         update_progress_artifact(self._progress, 100.0 * self._done / self._total)  # type: ignore[arg-type]
 
     def report(self) -> IngestReport:

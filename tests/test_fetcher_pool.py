@@ -71,3 +71,33 @@ def test_a_connection_the_server_closed_is_not_used_again(counting_site: str) ->
     # each on a new connection, at the first attempt: none was sent into a closed socket and retried
     assert [len(r.attempts) for r in results] == [1, 1, 1, 1]
     assert len(CountingHandler.connections) == 4
+
+
+class CookieGateHandler(DemoSiteHandler):
+    """A consent step: the page answers only a request that brings the cookie a redirect on the way set."""
+
+    protocol_version = "HTTP/1.1"
+
+    def route(self, path: str) -> bool:
+        if path == "/story":
+            self.send_body(302, b"", "text/html", {"Location": "/consent?next=/read/story"})
+        elif path == "/consent":
+            self.send_body(302, b"", "text/html", {"Location": "/read/story", "Set-Cookie": "consent=yes; Path=/"})
+        elif path == "/read/story" and "consent=yes" in (self.headers.get("Cookie") or ""):
+            self.send_body(200, _PAGE, "text/html; charset=utf-8")
+        else:
+            self.send_body(403, b"no consent", "text/plain")
+        return True
+
+
+def test_a_cookie_set_on_a_redirect_is_sent_on_the_next_hop() -> None:
+    policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 2, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+
+    async def main(base_url: str) -> FetchResult:
+        async with Fetcher(policy) as fetcher:
+            return await fetcher.fetch(f"{base_url}/story")
+
+    with serve_site(CookieGateHandler) as base_url:
+        result = run_sync(main(base_url))
+    assert isinstance(result, FetchedPage) and result.status == 200
+    assert result.final_url == f"{base_url}/read/story"
