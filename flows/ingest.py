@@ -228,7 +228,7 @@ def crawl(book: RunBook, work: list[Work], batch_size: int, workers: int = 0, pr
         handled.update(planned[-1].urls)
     book.requested = sum(len(item.urls) for item in planned)
     if progress:
-        book.track_progress(sum(-(-len(item.urls) // batch_size) for item in planned))
+        book.track_progress(sum(len(item.urls) for item in planned), "URLs done")
     with _collect_only_new_objects(book.run_id) as collector:
         for item in planned:
             with book.source(item.name or "urls") as report:
@@ -298,35 +298,64 @@ class _InFlight:
     """None when the batch brought no page to extract (all 304s or failures): no task run for nothing."""
 
 
+#: How far a batch may grow while the URLs answer without a body (304s): up to this many times the batch size.
+MAX_BATCH_GROWTH = 4
+
+
+class _Batches:
+    """A source's URLs in fetch batches; while the answers carry no body, batches grow.
+
+    A rerun of conditional requests is mostly 304s, which cost no extraction and almost no memory: there
+    the fixed cost of a batch (a fetch task run, a store transaction) is what remains, and a batch twice
+    the size halves it.  After a batch in which at most one answer in ten was a page, the next is twice
+    as large, up to ``MAX_BATCH_GROWTH`` times the batch size; after any other, it is the batch size
+    again.  So a run that fetches pages keeps the batch size, and the most pages one batch can hold is
+    bounded (four batches' worth, if every URL of a grown batch changed at once).
+    """
+
+    def __init__(self, urls: Sequence[str], size: int) -> None:
+        self._urls, self._base, self._size, self._position = urls, size, size, 0
+
+    def next(self, after: Sequence[FetchResult] | None = None) -> list[str]:
+        if after is not None:
+            pages = sum(isinstance(r, FetchedPage) for r in after)
+            grow = 10 * pages <= len(after)
+            self._size = min(self._size * 2, self._base * MAX_BATCH_GROWTH) if grow else self._base
+        batch = list(self._urls[self._position : self._position + self._size])
+        self._position += len(batch)
+        return batch
+
+
 def _crawl_one(
     book: RunBook, item: Work, batch_size: int, workers: int, report: SourceReport, collector: _Collector
 ) -> None:
     """A pipeline over the source's batches: batch k is stored while k+1 and k+2 are extracted and fetched.
 
     Fetching is async I/O, extraction runs in worker processes and the store in this thread, so the
-    three overlap and the cores stay busy extracting.  Each batch is stored in one transaction, after
-    its extraction: a URL counts as done only once its article is committed.  The run's writer lease
-    is kept between batches and sources; it is given back while the flow waits longer than it may be
-    held idle (``result_of``).
+    three overlap and the cores stay busy extracting.  Batches are stored ``BATCHES_PER_COMMIT`` to a
+    transaction, after their extraction: a URL counts as done only once its article is committed.  The
+    run's writer lease is kept between batches and sources; it is given back while the flow waits longer
+    than it may be held idle (``result_of``).
     """
     name = item.name or "urls"
     book.logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)",
                      name, len(item.urls), item.skipped)  # fmt: skip
-    batches = list(_batches(item.urls, batch_size))
     with stage(book.run_id, "plan"):
         known = validators_for(book.db, item.urls)  # one query for the source, not one per batch
+    batches = _Batches(item.urls, batch_size)
 
-    def fetch(batch: list[str]) -> PrefectFuture[list[FetchResult]]:
+    def fetch(batch: list[str]) -> PrefectFuture[list[FetchResult]] | None:
+        if not batch:
+            return None
         validators = {u: known[u] for u in batch if u in known}
         return fetch_batch.submit(as_is(batch), item.policy, as_is(validators), book.run_id)
 
     transient = False
-    fetching = fetch(batches[0]) if batches else None
+    fetching = fetch(batches.next())
     pending: deque[_InFlight] = deque()
-    for index in range(len(batches)):
-        assert fetching is not None
+    while fetching is not None:
         results = result_of(fetching, book.writer)
-        fetching = fetch(batches[index + 1]) if index + 1 < len(batches) else None
+        fetching = fetch(batches.next(after=results))
         pages = [r for r in results if isinstance(r, FetchedPage)]
         extraction = extract_batch.submit(as_is(pages), item.options, workers, book.run_id) if pages else None
         pending.append(_InFlight(results, extraction))
@@ -377,7 +406,7 @@ def _store(book: RunBook, item: Work, report: SourceReport, batches: list[_InFli
     book.logger.info("%s batch: %d fetched, %d new, %d updated, %d unchanged, %d not modified, %d failed",
                      item.name or "urls", len(pages), counts.new, counts.updated, counts.unchanged,
                      counts.not_modified, len(failures))  # fmt: skip
-    book.batch_done(len(batches))
+    book.batch_done(len(results))
     collector.stored(pages)  # a batch of 304s holds no page bodies: nothing worth a collection
     return any(f.transient for f in failures)
 

@@ -151,15 +151,16 @@ class RunBook:
         finally:
             report.seconds = time.monotonic() - started
 
-    def track_progress(self, total_batches: int) -> None:
-        self._progress = create_progress_artifact(0.0, key=f"{self.flow}-progress", description="batches done")
-        self._total = max(total_batches, 1)
+    def track_progress(self, total: int, description: str = "batches done") -> None:
+        """A progress artifact in the Prefect UI: ``total`` units (batches, URLs) to do."""
+        self._progress = create_progress_artifact(0.0, key=f"{self.flow}-progress", description=description)
+        self._total = max(total, 1)
         self._done = 0
 
-    def batch_done(self, batches: int = 1) -> None:
+    def batch_done(self, units: int = 1) -> None:
         if self._progress is None:
             return
-        self._done += batches
+        self._done += units
         update_progress_artifact(self._progress, 100.0 * self._done / self._total)  # type: ignore[arg-type]
 
     def report(self) -> IngestReport:

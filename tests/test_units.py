@@ -168,6 +168,24 @@ def test_a_crawl_collects_garbage_once_enough_page_bytes_were_stored(monkeypatch
     assert collections == [1]
 
 
+
+def test_fetch_batches_grow_while_the_answers_are_304s_and_shrink_at_the_first_pages() -> None:
+    from extractors.article import fetched_page_from_file
+    from extractors.records import NotModified
+    from flows import ingest
+
+    urls = [f"https://a.example/{i}" for i in range(5000)]
+    batches = ingest._Batches(urls, 100)
+    page = fetched_page_from_file(b"<p>x</p>", urls[0])
+    unchanged = NotModified(urls[0], urls[0], (), page.fetched_at)
+    sizes = [len(batches.next())]
+    for answers in ([unchanged] * 100, [unchanged] * 200, [unchanged] * 400, [page] * 11 + [unchanged] * 89):
+        sizes.append(len(batches.next(after=answers)))
+    # doubled up to four times the batch size, then the batch size again after a batch with pages
+    assert sizes == [100, 200, 400, 400, 100]
+    assert len(batches.next(after=[page] + [unchanged] * 9)) == 200  # one page in ten still counts as few
+
+
 # trafilatura's repair over the whole text; newsflow's skips the text after the opening when nothing is to strip
 _OPENINGS = st.sampled_from(
     ["", "<!DOCTYPE html>\n", "<!DOCTYPE html PUBLIC />\n", '<html lang="en" />\n', "<!doctype html>\n<html/>\n"]
