@@ -181,6 +181,7 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
     peak, detail = 0, ""
     watched = psutil.Process(process.pid)
     cpu: dict[int, tuple[str, float]] = {}
+    main_split = (0.0, 0.0)  # the child's own user and system CPU seconds
     while process.poll() is None:
         try:
             tree = [watched, *watched.children(recursive=True)]
@@ -188,7 +189,7 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
             for p in tree:
                 times = p.cpu_times()
                 cpu[p.pid] = ("main" if p.pid == process.pid else "workers", times.user + times.system)
-                if p.pid == process.pid and os.environ.get("NEWSFLOW_BENCH_VERBOSE"):
+                if p.pid == process.pid:
                     main_split = (times.user, times.system)
         except psutil.Error:
             continue
@@ -203,7 +204,7 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
         by_role: dict[str, float] = {}
         for role, seconds in cpu.values():
             by_role[role] = by_role.get(role, 0.0) + seconds
-        print(f"  peak RSS by process (MB): {detail}; CPU s: {by_role}; main user/sys {main_split}", flush=True)
+        print(f"  peak RSS by process (MB): {detail}; CPU s: {by_role}; main user/system {main_split}", flush=True)
     wall = time.perf_counter() - started
     out = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
