@@ -18,11 +18,6 @@ def _identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def load_model() -> None:
-    """Load the language model now rather than on the first article (it takes ~0.5 s)."""
-    _identifier()
-
-
 def detect_language(text: str, hint: str | None) -> tuple[str | None, str | None]:
     """(ISO 639-1 code, source). The text wins when it is long and clear enough."""
     # a few paragraphs decide the language as well as the whole text, at a fraction of the cost

@@ -13,10 +13,9 @@ Two guards keep a hostile page from costing more than itself:
   worker killed and replaced, and its pages are extracted again one at a time
   so that only the page that did it fails.
 
-Workers start from a fork server that has already imported the extractors and
-loaded the language model (``flows/worker_preload.py``), and are replaced
-after ``MAX_CHUNKS_PER_WORKER`` chunks so memory cannot creep up over a long
-run.  This module imports no Prefect: workers stay small.
+Workers start from a fork server that has already imported the extractors, and
+are replaced after ``MAX_CHUNKS_PER_WORKER`` chunks so memory cannot creep up
+over a long run.  This module imports no Prefect: workers stay small.
 """
 
 from __future__ import annotations
@@ -147,7 +146,7 @@ def _context() -> multiprocessing.context.BaseContext:
         # a fork server, not fork: the flow's process has threads (Prefect, the HTTP client's loop), and
         # forking those is unsafe; the server imports the extractors once and forks workers from itself
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["flows.worker_preload"])
+        context.set_forkserver_preload([__name__])
         return context
     return multiprocessing.get_context("spawn")
 
