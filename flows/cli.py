@@ -346,8 +346,11 @@ def reindex(
 ) -> None:
     """Bring the full-text search index up to date (ingest runs leave it to this and to `search`)."""
     from flows.reindex import reindex as reindex_flow
+    from storage.connection import require_database
 
     try:
+        # checked before the flow run starts: a failed run would print Prefect's traceback before the error
+        require_database(db or load_settings().db)
         with command_line_run():
             report = reindex_flow(db=db, force=force)
     except NewsflowError as error:

@@ -138,6 +138,12 @@ def write_connection(path: str | Path, wait_seconds: float = 120.0) -> Iterator[
         yield con
 
 
+def require_database(path: str | Path) -> None:
+    """Raise StorageError unless the database file exists (what reading it, or indexing it, needs)."""
+    if not Path(path).exists():
+        raise StorageError(str(path), "database file does not exist (run `newsflow demo` or `newsflow ingest` first)")
+
+
 @contextmanager
 def read_connection(path: str | Path, wait_seconds: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection, retried briefly while a writer holds the file."""
@@ -151,8 +157,7 @@ def read_connection(path: str | Path, wait_seconds: float = 10.0) -> Iterator[du
         finally:
             cursor.close()
         return
-    if not db.exists():
-        raise StorageError(str(db), "database file does not exist (run `newsflow demo` or `newsflow ingest` first)")
+    require_database(db)
     con = _open(db, read_only=True, wait_seconds=wait_seconds)
     try:
         yield con

@@ -109,6 +109,13 @@ def test_query_on_missing_database(tmp_path: Path) -> None:
     assert "does not exist" in result.stderr
 
 
+def test_reindex_on_a_missing_database_is_one_line_without_a_flow_run(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["reindex", "--db", str(tmp_path / "none.duckdb")])
+    assert result.exit_code == 1
+    assert "none.duckdb" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.output and "Finished in state" not in result.output
+
+
 def test_demo_command_end_to_end(tmp_path: Path) -> None:
     """`newsflow demo` as a user runs it: its own process, a temporary Prefect server, twice."""
     db = tmp_path / "demo.duckdb"
