@@ -237,6 +237,10 @@ class Fetcher:
                     location = response.headers.get("location")
                     if status in _REDIRECTS and location:
                         current = urljoin(current, location)
+                        if "set-cookie" in response.headers:
+                            # a consent step: the cookie just set makes a return to an address already
+                            # visited a different request (max_redirects still bounds the chain)
+                            seen = set()
                         if current in seen:
                             raise TooManyRedirects(url, f"redirect loop at {current}")
                         seen.add(current)

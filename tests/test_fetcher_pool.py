@@ -74,7 +74,7 @@ def test_a_connection_the_server_closed_is_not_used_again(counting_site: str) ->
 
 
 class CookieGateHandler(DemoSiteHandler):
-    """A consent step: the page answers only a request that brings the cookie a redirect on the way set."""
+    """Consent steps: a page answers only a request that brings the cookie a redirect on the way set."""
 
     protocol_version = "HTTP/1.1"
 
@@ -82,22 +82,30 @@ class CookieGateHandler(DemoSiteHandler):
         if path == "/story":
             self.send_body(302, b"", "text/html", {"Location": "/consent?next=/read/story"})
         elif path == "/consent":
-            self.send_body(302, b"", "text/html", {"Location": "/read/story", "Set-Cookie": "consent=yes; Path=/"})
+            target = "/gated" if "next=/gated" in self.path else "/read/story"
+            self.send_body(302, b"", "text/html", {"Location": target, "Set-Cookie": "consent=yes; Path=/"})
         elif path == "/read/story" and "consent=yes" in (self.headers.get("Cookie") or ""):
             self.send_body(200, _PAGE, "text/html; charset=utf-8")
+        elif path == "/gated":  # sends a visitor without the cookie to a consent step that sends it back
+            if "consent=yes" in (self.headers.get("Cookie") or ""):
+                self.send_body(200, _PAGE, "text/html; charset=utf-8")
+            else:
+                self.send_body(302, b"", "text/html", {"Location": "/consent?next=/gated"})
         else:
             self.send_body(403, b"no consent", "text/plain")
         return True
 
 
-def test_a_cookie_set_on_a_redirect_is_sent_on_the_next_hop() -> None:
+@pytest.mark.parametrize(("start", "final"), [("/story", "/read/story"), ("/gated", "/gated")])
+def test_a_cookie_set_on_a_redirect_is_sent_on_the_next_hop(start: str, final: str) -> None:
+    """Also when the consent step sends the visitor back to the address it came from."""
     policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 2, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
 
     async def main(base_url: str) -> FetchResult:
         async with Fetcher(policy) as fetcher:
-            return await fetcher.fetch(f"{base_url}/story")
+            return await fetcher.fetch(f"{base_url}{start}")
 
     with serve_site(CookieGateHandler) as base_url:
         result = run_sync(main(base_url))
     assert isinstance(result, FetchedPage) and result.status == 200
-    assert result.final_url == f"{base_url}/read/story"
+    assert result.final_url == f"{base_url}{final}"
