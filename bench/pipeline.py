@@ -180,17 +180,14 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     peak, detail = 0, ""
     watched = psutil.Process(process.pid)
-    cpu: dict[int, tuple[str, float]] = {}
-    main_split = (0.0, 0.0)  # the child's own user and system CPU seconds
+    cpu: dict[int, tuple[str, float, float]] = {}  # pid: role, user and system CPU seconds
     while process.poll() is None:
         try:
             tree = [watched, *watched.children(recursive=True)]
             sizes = [(p.memory_info().rss, " ".join(p.cmdline()[1:3])[-40:]) for p in tree if p.is_running()]
             for p in tree:
                 times = p.cpu_times()
-                cpu[p.pid] = ("main" if p.pid == process.pid else "workers", times.user + times.system)
-                if p.pid == process.pid:
-                    main_split = (times.user, times.system)
+                cpu[p.pid] = ("main" if p.pid == process.pid else "workers", times.user, times.system)
         except psutil.Error:
             continue
         if os.environ.get("NEWSFLOW_BENCH_RSS_LOG"):
@@ -202,8 +199,9 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
         time.sleep(0.2)
     if os.environ.get("NEWSFLOW_BENCH_VERBOSE"):
         by_role: dict[str, float] = {}
-        for role, seconds in cpu.values():
-            by_role[role] = by_role.get(role, 0.0) + seconds
+        for role, user, system in cpu.values():
+            by_role[role] = by_role.get(role, 0.0) + user + system
+        main_split = cpu[process.pid][1:] if process.pid in cpu else None
         print(f"  peak RSS by process (MB): {detail}; CPU s: {by_role}; main user/system {main_split}", flush=True)
     wall = time.perf_counter() - started
     out = process.stdout.read() if process.stdout else ""

@@ -191,19 +191,17 @@ def _restore_subheadings(blocks: list[Block], headings: list[tuple[str, str]], t
     around the article (whose text was not kept) stay out.
     """
     present = {_normalise(b.text) for b in blocks if b.kind == "h"}
-    # each block's normalised opening once, not once per heading; kept in step with ``blocks``
-    openings: list[tuple[Block, str | None]] = [
-        (b, None if b.kind == "h" else _normalise(b.text[:_OPENING_SOURCE_CHARS])) for b in blocks
-    ]
+    # each block's normalised opening once, not once per heading (None for a heading); kept in step with ``blocks``
+    openings = [None if b.kind == "h" else _normalise(b.text[:_OPENING_SOURCE_CHARS]) for b in blocks]
     for text, following in headings:
         key = _normalise(text)
         if not following or key in present or is_boilerplate_block(text, title, url):
             continue
-        for index, (block, opening) in enumerate(openings):
-            if opening is not None and _opens_with(block, opening, following):
-                if index > 0 and openings[index - 1][1] is not None:
+        for index, opening in enumerate(openings):
+            if opening is not None and _opens_with(blocks[index].text, opening, following):
+                if index > 0 and openings[index - 1] is not None:
                     blocks.insert(index, Block("h", text))
-                    openings.insert(index, (blocks[index], None))
+                    openings.insert(index, None)
                     present.add(key)
                 break
 
@@ -212,10 +210,10 @@ def _restore_subheadings(blocks: list[Block], headings: list[tuple[str, str]], t
 _OPENING_SOURCE_CHARS = 400
 
 
-def _opens_with(block: Block, opening: str, following: str) -> bool:
-    if len(opening) >= len(following) or len(block.text) <= _OPENING_SOURCE_CHARS:
+def _opens_with(text: str, opening: str, following: str) -> bool:
+    if len(opening) >= len(following) or len(text) <= _OPENING_SOURCE_CHARS:
         return opening.startswith(following)
-    return _normalise(block.text).startswith(following)  # the opening was cut short of the key: look again
+    return _normalise(text).startswith(following)  # the opening was cut short of the key: look again
 
 
 _FALLBACK_BELOW_CHARS = 500

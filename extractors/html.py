@@ -130,7 +130,7 @@ def parse_html(body: bytes, url: str, header_charset: str | None = None) -> lxml
     return _load(text, url, strip_chars=_needs_char_repair(body, codec, text))
 
 
-def _load(text: str, url: str, strip_chars: bool = True) -> lxml.html.HtmlElement:
+def _load(text: str, url: str, strip_chars: bool) -> lxml.html.HtmlElement:
     # the steps of trafilatura's load_html with the parser above: its repair of libxml2's doctype bug,
     # then the text, then its bytes (a string that declares an encoding is refused as text)
     beginning = text[:50].lower()
