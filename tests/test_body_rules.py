@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from extractors import body as body_module
 from extractors import extract_html
+from extractors.boilerplate import prune_tree
+from extractors.html import parse_html
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PAGES = FIXTURES / "pages"
 
 _PARAGRAPHS = [
     "The harbour authority said on Tuesday that the new breakwater would be finished before the storm season.",
@@ -84,3 +96,40 @@ def test_link_followed_by_a_word_keeps_the_space_between_them() -> None:
                  "on the plans for the northern quay and the new ferry terminal next year.</p></article>")
     body = extract_html(html, "https://gazette.example/breakwater").body_text
     assert "port authority was not available" in body
+
+
+def test_what_trafilatura_drops_goes_before_it_runs_and_tails_stay() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    tree = lxml.html.fromstring(_page(f"<article>{paragraphs}<aside>Read more</aside>tail words</article>"))
+    body_module._drop_what_trafilatura_drops(tree)
+    assert tree.find("head") is None and not tree.xpath("//aside|//footer")
+    assert "tail words" in tree.text_content() and _PARAGRAPHS[-1] in tree.text_content()
+
+
+def test_nothing_goes_early_when_every_paragraph_sits_in_what_trafilatura_drops() -> None:
+    # its recall retry undoes its cleaning on such a page, and must find those paragraphs in the tree
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    tree = lxml.html.fromstring(_page(f"<aside>{paragraphs}</aside><nav><p>Home</p></nav>"))
+    body_module._drop_what_trafilatura_drops(tree)
+    assert tree.find("head") is not None and len(tree.xpath("//aside|//footer")) == 2
+
+
+# the golden pages, and a page on which trafilatura retries in recall mode after weighing its first result
+# against the whole page's text (dropping anything that measure counts changes its result there)
+_TRAFILATURA_INPUTS = [*sorted(PAGES.glob("*/page.html")), FIXTURES / "aeb" / "escalation.html.gz"]
+
+
+@pytest.mark.parametrize("page", _TRAFILATURA_INPUTS, ids=lambda p: p.parent.name if p.name == "page.html" else p.name)
+def test_dropping_early_what_trafilatura_drops_leaves_its_result_unchanged(page: Path) -> None:
+    # what makes the early drop safe: every stage of trafilatura's pass removes those elements itself
+    html = gzip.decompress(page.read_bytes()) if page.suffix == ".gz" else page.read_bytes()
+
+    def main_text(drop: bool) -> str:
+        tree = parse_html(html, "https://example.com/")
+        prune_tree(tree)
+        if drop:
+            body_module._drop_what_trafilatura_drops(tree)
+        found = [body_module._main_content(tree, "https://example.com/", fast=fast) for fast in (True, False)]
+        return "\n--\n".join(" ".join(b.itertext()) if b is not None else "" for b in found)
+
+    assert main_text(drop=True) == main_text(drop=False)
