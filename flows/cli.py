@@ -121,7 +121,7 @@ def demo(
             console.print(f"Serving the sample news site at [bold]{base_url}/[/]")
             sources = Path(folder) / "sources.toml"
             sources.write_text(demo_source_toml(base_url), encoding="utf-8")
-            with command_line_run():
+            with command_line_run(extracts=True):
                 report = ingest_flow(sources_file=str(sources), sources=["demo"], db=db_path)
         result = run_query(db_path, _SUMMARY_SQL)
     except NewsflowError as error:
@@ -169,7 +169,7 @@ def ingest(
             raise typer.Exit(2)
         if path:
             select_sources(load_sources(path), source)  # a bad file stops here
-        with command_line_run():
+        with command_line_run(extracts=True):
             report = ingest_flow(
                 urls=list(urls or []), feeds=list(feed or []), sources_file=path, sources=list(source or []),
                 since=_day(since), until=_day(until), refresh=refresh, db=db or settings.db,
@@ -218,7 +218,7 @@ def backfill(
     chosen_mode = _choice(mode, Mode, "--mode")
     try:
         path = _sources_path(sources_file) if (source or sources_file or load_settings().sources) else None
-        with command_line_run():
+        with command_line_run(extracts=True):
             report = backfill_flow(
                 sources=list(source or []), since=_day(since), until=_day(until), urls=list(url or []),
                 mode=chosen_mode, max_articles=max_articles, sources_file=path, db=db,

@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from extractors.errors import ConfigError
-from flows.extraction_pool import default_workers
+from flows.extraction_pool import default_workers, start_fork_server
 
 DEFAULT_USER_AGENT = "newsflow/0.1 (+https://github.com/newsflow/newsflow; news archiving bot)"
 
@@ -30,8 +30,14 @@ PREFECT_SERVER_ENV = {
 
 
 @contextmanager
-def command_line_run() -> Iterator[None]:
-    """Around a flow run started from the command line: no flow-run heartbeats, unless configured.
+def command_line_run(extracts: bool = False) -> Iterator[None]:
+    """Around a flow run started from the command line: no flow-run heartbeats, unless configured; the
+    extraction workers' fork server already starting when the run will extract (``extracts``).
+
+    A command's process is new: its first extraction would start the fork server and wait for its imports.
+    Started here, they overlap Prefect creating the flow run and the run's discovery, which keep one core
+    busy (2,000-page runs: 0.7 s sooner, five alternating pairs; a run of 304s, which starts no worker,
+    ~0.1 s later).  A served process keeps its fork server from one run to the next.
 
     Prefect 3.9 joins a sync flow run's heartbeat thread when the run ends, and that thread sleeps in
     one-second steps, so every run ends on a whole second after it started: 0-1 s more per command
@@ -42,6 +48,8 @@ def command_line_run() -> Iterator[None]:
     """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
+    if extracts:
+        start_fork_server(load_settings().workers())
     if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
         yield
         return

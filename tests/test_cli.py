@@ -160,3 +160,31 @@ def test_command_line_runs_have_no_flow_heartbeat_unless_one_is_configured() -> 
     assert get_current_settings().flows.heartbeat_frequency == before  # deployment runs keep theirs
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}), command_line_run():
         assert get_current_settings().flows.heartbeat_frequency == 60
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers start from a fork server on Linux only")
+def test_a_command_that_will_extract_starts_the_workers_fork_server_before_its_flow_run() -> None:
+    # a new process, as a command is: the fork server lives as long as the process that started it
+    code = """
+import os
+import multiprocessing.forkserver as forkserver
+from flows.settings import command_line_run
+
+def running():
+    return forkserver._forkserver._forkserver_pid is not None
+
+with command_line_run():
+    print("no extraction:", running())
+os.environ["NEWSFLOW_EXTRACT_WORKERS"] = "0"
+with command_line_run(extracts=True):
+    print("extraction in process:", running())
+os.environ["NEWSFLOW_EXTRACT_WORKERS"] = "2"
+with command_line_run(extracts=True):
+    print("extraction in workers:", running())
+"""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == [
+        "no extraction: False", "extraction in process: False", "extraction in workers: True"
+    ]
