@@ -134,7 +134,7 @@ def child_ingest(db: str, sources_file: str, refresh: bool) -> None:
     from flows.settings import command_line_run
 
     started = time.perf_counter()
-    with command_line_run(extracts=True):  # as `newsflow ingest` runs it
+    with command_line_run(extracts=not refresh):  # as `newsflow ingest` runs it
         report = ingest(sources=["bench"], sources_file=sources_file, refresh=refresh, db=db)
     seconds = time.perf_counter() - started
     timings = report.timings

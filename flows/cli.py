@@ -169,7 +169,7 @@ def ingest(
             raise typer.Exit(2)
         if path:
             select_sources(load_sources(path), source)  # a bad file stops here
-        with command_line_run(extracts=True):
+        with command_line_run(extracts=not refresh):  # a refresh run is mostly 304s
             report = ingest_flow(
                 urls=list(urls or []), feeds=list(feed or []), sources_file=path, sources=list(source or []),
                 since=_day(since), until=_day(until), refresh=refresh, db=db or settings.db,
@@ -218,7 +218,7 @@ def backfill(
     chosen_mode = _choice(mode, Mode, "--mode")
     try:
         path = _sources_path(sources_file) if (source or sources_file or load_settings().sources) else None
-        with command_line_run(extracts=True):
+        with command_line_run(extracts=chosen_mode != "refresh"):  # a refresh run is mostly 304s
             report = backfill_flow(
                 sources=list(source or []), since=_day(since), until=_day(until), urls=list(url or []),
                 mode=chosen_mode, max_articles=max_articles, sources_file=path, db=db,

@@ -36,8 +36,9 @@ def command_line_run(extracts: bool = False) -> Iterator[None]:
 
     A command's process is new: its first extraction would start the fork server and wait for its imports.
     Started here, they overlap Prefect creating the flow run and the run's discovery, which keep one core
-    busy (2,000-page runs: 0.7 s sooner, five alternating pairs; a run of 304s, which starts no worker,
-    ~0.1 s later).  A served process keeps its fork server from one run to the next.
+    busy (2,000-page runs: 0.7 s sooner, five alternating pairs).  Commands leave it out for a refresh run,
+    mostly 304s that start no worker (with it: ~0.1 s slower in four alternating pairs, 67 MB more).
+    A served process keeps its fork server from one run to the next.
 
     Prefect 3.9 joins a sync flow run's heartbeat thread when the run ends, and that thread sleeps in
     one-second steps, so every run ends on a whole second after it started: 0-1 s more per command
