@@ -16,7 +16,6 @@ import lxml.html
 import trafilatura
 from lxml import etree
 from trafilatura.settings import MANUALLY_CLEANED, Extractor
-from trafilatura.xml import delete_element
 
 from extractors.boilerplate import is_boilerplate_block, strip_end_markers
 from extractors.html import in_body
@@ -243,15 +242,14 @@ _CLEANED_BY_TRAFILATURA = ("head", "footer", "aside")
 
 
 def _drop_what_trafilatura_drops(tree: lxml.html.HtmlElement) -> None:
-    """Delete (tails kept, as trafilatura does) the elements every trafilatura stage removes anyway.
+    """Strip (tails kept, as trafilatura does) the elements every trafilatura stage removes anyway.
 
     Only while a paragraph outside everything its cleaning removes is left: on a page whose every
     paragraph sits in such elements, its recall retry undoes the cleaning, and must find them there.
     """
     if all(next(p.iterancestors(MANUALLY_CLEANED), None) is not None for p in tree.iter("p")):
         return
-    for element in list(tree.iter(*_CLEANED_BY_TRAFILATURA)):
-        delete_element(element)
+    etree.strip_elements(tree, *_CLEANED_BY_TRAFILATURA, with_tail=False)
 
 
 def _main_content(tree: lxml.html.HtmlElement, url: str, *, fast: bool) -> etree._Element | None:

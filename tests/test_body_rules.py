@@ -12,9 +12,7 @@ from extractors import body as body_module
 from extractors import extract_html
 from extractors.boilerplate import prune_tree
 from extractors.html import parse_html
-
-FIXTURES = Path(__file__).parent / "fixtures"
-PAGES = FIXTURES / "pages"
+from tests.golden import PAGES
 
 _PARAGRAPHS = [
     "The harbour authority said on Tuesday that the new breakwater would be finished before the storm season.",
@@ -116,7 +114,7 @@ def test_nothing_goes_early_when_every_paragraph_sits_in_what_trafilatura_drops(
 
 # the golden pages, and a page on which trafilatura retries in recall mode after weighing its first result
 # against the whole page's text (dropping anything that measure counts changes its result there)
-_TRAFILATURA_INPUTS = [*sorted(PAGES.glob("*/page.html")), FIXTURES / "aeb" / "escalation.html.gz"]
+_TRAFILATURA_INPUTS = [*sorted(PAGES.glob("*/page.html")), PAGES.parent / "aeb" / "escalation.html.gz"]
 
 
 @pytest.mark.parametrize("page", _TRAFILATURA_INPUTS, ids=lambda p: p.parent.name if p.name == "page.html" else p.name)
