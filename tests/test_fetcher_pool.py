@@ -8,15 +8,19 @@ the server has closed and fails.
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import time
 from collections.abc import Iterator
 from typing import ClassVar
 
+import httpx
 import pytest
 
-from extractors.records import FetchedPage
+from extractors.records import FetchedPage, NotModified, Validators
 from flows.demo_server import DemoSiteHandler, serve_site
 from flows.fetcher import Fetcher, FetchPolicy, FetchResult, run_sync
+from flows.netguard import AddressPolicy, guarded_transport
 
 _PAGE = b"<html><head><title>t</title></head><body><p>text</p></body></html>"
 
@@ -109,3 +113,52 @@ def test_a_cookie_set_on_a_redirect_is_sent_on_the_next_hop(start: str, final: s
         result = run_sync(main(base_url))
     assert isinstance(result, FetchedPage) and result.status == 200
     assert result.final_url == f"{base_url}{final}"
+
+
+class HeaderEchoHandler(DemoSiteHandler):
+    """Keeps the headers of each request; answers 304 to a matching If-None-Match, else a gzipped page."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def route(self, path: str) -> bool:
+        type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
+        if self.headers.get("If-None-Match") == '"v1"':
+            self.send_body(304, b"", "text/html", {"ETag": '"v1"'})
+        else:
+            self.send_body(200, gzip.compress(_PAGE), "text/html", {"Content-Encoding": "gzip", "ETag": '"v1"'})
+        return True
+
+
+def test_requests_carry_the_policy_s_headers_and_validators_and_bodies_are_decoded() -> None:
+    """The fetcher sends requests through the transport itself: what httpx's client added, it adds."""
+    policy = FetchPolicy("newsflow-test/2", 5.0, 4, 4, 0, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+    HeaderEchoHandler.seen = []
+
+    async def main(base_url: str) -> list[FetchResult]:
+        async with Fetcher(policy) as fetcher:
+            first = await fetcher.fetch(f"{base_url}/story")
+            again = await fetcher.fetch(f"{base_url}/story", validators=Validators(etag='"v1"'))
+            return [first, again]
+
+    with serve_site(HeaderEchoHandler) as base_url:
+        first, again = run_sync(main(base_url))
+    assert isinstance(first, FetchedPage) and first.body == _PAGE  # the gzip encoding undone
+    assert isinstance(again, NotModified)
+    plain, conditional = HeaderEchoHandler.seen
+    assert plain["user-agent"] == "newsflow-test/2" and plain["host"] == base_url.removeprefix("http://")
+    assert "text/html" in plain["accept"] and "gzip" in plain["accept-encoding"]
+    assert "if-none-match" not in plain and conditional["if-none-match"] == '"v1"'
+
+
+def test_more_requests_than_connections_wait_for_one_and_all_complete(counting_site: str) -> None:
+    """The pool's own bookkeeping (flows/netguard.py): requests queue for its connections, none is lost."""
+    transport = guarded_transport(AddressPolicy.allowing(["127.0.0.0/8"]), max_connections=2)
+
+    async def main() -> list[int]:
+        async with httpx.AsyncClient(transport=transport) as client:
+            responses = await asyncio.gather(*(client.get(f"{counting_site}/story-{i}") for i in range(12)))
+            return [r.status_code for r in responses]
+
+    assert run_sync(main()) == [200] * 12
+    assert 1 <= len(CountingHandler.connections) <= 2
