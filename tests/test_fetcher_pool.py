@@ -14,10 +14,12 @@ import time
 from collections.abc import Iterator
 from typing import ClassVar
 
+import httpcore
 import httpx
 import pytest
 
 from extractors.records import FetchedPage, NotModified, Validators
+from flows import netguard
 from flows.demo_server import DemoSiteHandler, serve_site
 from flows.fetcher import Fetcher, FetchPolicy, FetchResult, run_sync
 from flows.netguard import AddressPolicy, guarded_transport
@@ -162,3 +164,30 @@ def test_more_requests_than_connections_wait_for_one_and_all_complete(counting_s
 
     assert run_sync(main()) == [200] * 12
     assert 1 <= len(CountingHandler.connections) <= 2
+
+
+def test_a_connection_given_to_a_request_is_not_given_to_another_before_it_starts(
+    counting_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pass of the pool's bookkeeping when a request starts and one when it ends; httpcore's own pass
+    offered an idle connection again until its request began on it, and the second request given it went
+    round again (about three passes per request on a busy pool)."""
+    passes = 0
+    assign = netguard._Pool._assign_requests_to_connections
+
+    def counted(pool: netguard._Pool) -> list[httpcore.AsyncConnectionInterface]:
+        nonlocal passes
+        passes += 1
+        return assign(pool)
+
+    monkeypatch.setattr(netguard._Pool, "_assign_requests_to_connections", counted)
+    policy = FetchPolicy("newsflow-test", 5.0, 8, 8, 0, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+
+    async def main() -> list[FetchResult]:
+        async with Fetcher(policy) as fetcher:
+            return await fetcher.fetch_many([f"{counting_site}/story-{i}" for i in range(60)])
+
+    results = run_sync(main())
+    assert all(isinstance(r, FetchedPage) and r.status == 200 for r in results)
+    assert passes == 2 * 60
+    assert len(CountingHandler.connections) <= 8
