@@ -1,7 +1,7 @@
 """One HTTP client per run: an event-loop thread holding a fetcher per fetch policy for the whole run.
 
 Batch tasks are plain synchronous Prefect tasks; without a session each would
-open (and close) its own httpx client, losing kept-alive connections and the
+open (and close) its own connection pool, losing kept-alive connections and the
 robots.txt answers between batches.  A run opens one ``FetchSession``; its
 tasks look it up by run id and submit their coroutines to its loop.  A task
 that runs where no session exists (a retry in another process) falls back to
@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 class FetchSession:
-    """An event loop in a thread of its own, and one ``Fetcher`` (httpx client) per policy."""
+    """An event loop in a thread of its own, and one ``Fetcher`` (its own connection pool) per policy."""
 
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
