@@ -184,7 +184,10 @@ class Fetcher:
 
     async def _send(self, url: str, headers: Mapping[str, str]) -> httpx.Response:
         """Send one GET; the caller reads or closes the response."""
-        request = httpx.Request("GET", url, headers={**self._headers, **headers}, extensions={"timeout": self._timeout})
+        # as bytes: httpx sends str header values as ASCII and raises on anything else, and a validator the
+        # server sent with other bytes (httpx decoded them as UTF-8 where it could) goes back as UTF-8
+        values = {name.encode(): value.encode() for name, value in {**self._headers, **headers}.items()}
+        request = httpx.Request("GET", url, headers=values, extensions={"timeout": self._timeout})
         if len(self._cookies.jar):  # urllib's cookie machinery costs even when it has nothing to add
             self._cookies.set_cookie_header(request)
         response = await self._transport.handle_async_request(request)

@@ -191,3 +191,33 @@ def test_a_connection_given_to_a_request_is_not_given_to_another_before_it_start
     assert all(isinstance(r, FetchedPage) and r.status == 200 for r in results)
     assert passes == 2 * 60
     assert len(CountingHandler.connections) <= 8
+
+
+class Utf8EtagHandler(DemoSiteHandler):
+    """Sends an ETag whose bytes are UTF-8 (http.server writes header text as Latin-1, hence the mojibake)."""
+
+    protocol_version = "HTTP/1.1"
+    etag = '"caf\u00e9"'.encode().decode("latin-1")
+
+    def route(self, path: str) -> bool:
+        if self.headers.get("If-None-Match") == self.etag:
+            self.send_body(304, b"", "text/html", {"ETag": self.etag})
+        else:
+            self.send_body(200, _PAGE, "text/html; charset=utf-8", {"ETag": self.etag})
+        return True
+
+
+def test_a_validator_with_bytes_outside_ascii_is_sent_back_as_the_server_sent_it() -> None:
+    """httpx raised UnicodeEncodeError for such a header value, out of the fetcher and out of its batch."""
+    policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 0, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+
+    async def main(base_url: str) -> list[FetchResult]:
+        async with Fetcher(policy) as fetcher:
+            first = await fetcher.fetch(f"{base_url}/story")
+            assert isinstance(first, FetchedPage)
+            return [first, await fetcher.fetch(f"{base_url}/story", validators=first.validators)]
+
+    with serve_site(Utf8EtagHandler) as base_url:
+        first, again = run_sync(main(base_url))
+    assert isinstance(first, FetchedPage) and first.validators.etag == '"caf\u00e9"'
+    assert isinstance(again, NotModified)
