@@ -249,7 +249,10 @@ class Fetcher:
                     status = response.status_code
                     location = response.headers.get("location")
                     if status in _REDIRECTS and location:
-                        current = urljoin(current, location)
+                        try:
+                            current = urljoin(current, location)
+                        except ValueError as exc:  # urllib refuses some addresses outright, "http://[::1" say
+                            raise InvalidURL(url, f"redirect to an unusable URL {location!r}: {exc}") from exc
                         if "set-cookie" in response.headers:
                             # a consent step: the cookie just set makes a return to an address already
                             # visited a different request (max_redirects still bounds the chain)

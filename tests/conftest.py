@@ -176,6 +176,9 @@ class FaultySiteHandler(DemoSiteHandler):
         if path == "/fault/to-metadata":
             self.send_body(302, b"", "text/html", {"Location": "http://169.254.169.254/latest/meta-data/"})
             return True
+        if path == "/fault/bad-redirect":  # an address urllib cannot even split
+            self.send_body(302, b"", "text/html", {"Location": "http://[::1/admin"})
+            return True
         if path == "/fault/to-private":
             self.send_body(301, b"", "text/html", {"Location": "http://10.0.0.7:8080/admin"})
             return True

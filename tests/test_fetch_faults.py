@@ -33,6 +33,7 @@ FAULT_URLS = {
     "/fault/loop-a": "too_many_redirects",
     "/fault/to-metadata": "blocked_address",
     "/fault/to-private": "blocked_address",
+    "/fault/bad-redirect": "invalid_url",
     "/fault/disallowed/secret-plans-revealed": "skipped_robots",
 }
 
