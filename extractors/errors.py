@@ -10,7 +10,7 @@ Flows turn these into rows (``fetches``/``runs``) instead of stopping.
     │   │   ├── FetchTimeout           connect/read timeout
     │   │   ├── ConnectionFailed       DNS, refused, reset, truncated body
     │   │   └── ServerError            5xx and 429 (status, retry_after)
-    │   └── PermanentFetchError        transient = False: do not retry
+    │   └── PermanentFetchError        transient = False: do not retry (itself: an exception nothing foresaw)
     │       ├── HTTPStatusError        other 4xx (status)
     │       ├── NotHTML                wrong content type for the stage
     │       ├── TooLarge               body over the size cap

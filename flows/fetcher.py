@@ -37,6 +37,7 @@ from extractors.errors import (
     HTTPStatusError,
     InvalidURL,
     NotHTML,
+    PermanentFetchError,
     ServerError,
     TooLarge,
     TooManyRedirects,
@@ -125,6 +126,10 @@ def _accepts(content_type: str, body_start: bytes, expect: Expect) -> bool:
         or not content_type
         or content_type.endswith(("+xml", "/gzip", "/x-gzip"))
     )
+
+
+def _unforeseen(exc: Exception) -> str:
+    return f"unexpected {type(exc).__module__}.{type(exc).__qualname__}: {exc}"
 
 
 def _host(url: str) -> str:
@@ -316,7 +321,10 @@ class Fetcher:
                 started, at = time.monotonic(), datetime.now(UTC)
                 try:
                     result = await self._attempt(url, expect, validators)
-                except FetchError as error:
+                except Exception as exc:
+                    # what no rule above foresaw (a library's own exception on a hostile answer) fails this
+                    # URL alone, for good and with its type named, instead of the batch it is in
+                    error = exc if isinstance(exc, FetchError) else PermanentFetchError(url, _unforeseen(exc))
                     elapsed = int((time.monotonic() - started) * 1000)
                     status = getattr(error, "status", None)
                     attempts.append(Attempt(url, number, at, status, None, elapsed, error.outcome, error.reason))

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 import httpcore
 import httpx
 import pytest
 
-from extractors.records import FetchedPage, NotModified, Validators
+from extractors.records import Failure, FetchedPage, NotModified, Validators
 from flows import netguard
 from flows.demo_server import DemoSiteHandler, serve_site
 from flows.fetcher import Fetcher, FetchPolicy, FetchResult, run_sync
@@ -221,3 +221,29 @@ def test_a_validator_with_bytes_outside_ascii_is_sent_back_as_the_server_sent_it
         first, again = run_sync(main(base_url))
     assert isinstance(first, FetchedPage) and first.validators.etag == '"caf\u00e9"'
     assert isinstance(again, NotModified)
+
+
+def test_an_exception_no_rule_foresaw_fails_its_url_alone(
+    counting_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a FetchError (say a library's own error on a hostile answer): a permanent failure of that URL,
+    its type named, and the batch's other URLs fetched as usual."""
+    send = Fetcher._send
+
+    async def flaky(fetcher: Fetcher, url: str, headers: Mapping[str, str]) -> httpx.Response:
+        if url.endswith("/story-2"):
+            raise LookupError("a codec nobody has heard of")
+        return await send(fetcher, url, headers)
+
+    monkeypatch.setattr(Fetcher, "_send", flaky)
+    policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 2, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+
+    async def main() -> list[FetchResult]:
+        async with Fetcher(policy) as fetcher:
+            return await fetcher.fetch_many([f"{counting_site}/story-{i}" for i in range(4)])
+
+    results = run_sync(main())
+    assert [type(r).__name__ for r in results] == ["FetchedPage", "FetchedPage", "Failure", "FetchedPage"]
+    failure = results[2]
+    assert isinstance(failure, Failure) and not failure.transient and len(failure.attempts) == 1
+    assert failure.outcome == "fetch_error" and "builtins.LookupError: a codec nobody has heard of" in failure.reason
