@@ -172,7 +172,10 @@ class Fetcher:
         self._transport = transport or guarded_transport(
             AddressPolicy.allowing(policy.allowed_networks), policy.concurrency
         )
-        self._headers = {"User-Agent": policy.user_agent, **REQUEST_HEADERS}
+        # as bytes, encoded once: see _send
+        self._headers = {
+            k.encode(): v.encode() for k, v in {"User-Agent": policy.user_agent, **REQUEST_HEADERS}.items()
+        }
         self._timeout = httpx.Timeout(policy.timeout).as_dict()
         self._cookies = httpx.Cookies()
         self._global = asyncio.Semaphore(policy.concurrency)
@@ -191,7 +194,7 @@ class Fetcher:
         """Send one GET; the caller reads or closes the response."""
         # as bytes: httpx sends str header values as ASCII and raises on anything else, and a validator the
         # server sent with other bytes (httpx decoded them as UTF-8 where it could) goes back as UTF-8
-        values = {name.encode(): value.encode() for name, value in {**self._headers, **headers}.items()}
+        values = {**self._headers, **{name.encode(): value.encode() for name, value in headers.items()}}
         request = httpx.Request("GET", url, headers=values, extensions={"timeout": self._timeout})
         if len(self._cookies.jar):  # urllib's cookie machinery costs even when it has nothing to add
             self._cookies.set_cookie_header(request)

@@ -9,10 +9,11 @@ the server has closed and fails.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import time
 from collections.abc import Iterator, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpcore
 import httpx
@@ -25,6 +26,12 @@ from flows.fetcher import Fetcher, FetchPolicy, FetchResult, run_sync
 from flows.netguard import AddressPolicy, guarded_transport
 
 _PAGE = b"<html><head><title>t</title></head><body><p>text</p></body></html>"
+
+
+def _policy(**changes: Any) -> FetchPolicy:
+    """The tests' fetch policy: 4 connections, 2 retries, fast backoff, robots off, loopback allowed."""
+    base = FetchPolicy("newsflow-test", 5.0, 4, 4, 2, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+    return dataclasses.replace(base, **changes)
 
 
 class CountingHandler(DemoSiteHandler):
@@ -51,7 +58,7 @@ def counting_site() -> Iterator[str]:
 
 
 def _fetch_one_by_one(base_url: str, count: int) -> list[FetchResult]:
-    policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 2, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+    policy = _policy()
 
     async def main() -> list[FetchResult]:
         results = []
@@ -105,7 +112,7 @@ class CookieGateHandler(DemoSiteHandler):
 @pytest.mark.parametrize(("start", "final"), [("/story", "/read/story"), ("/gated", "/gated")])
 def test_a_cookie_set_on_a_redirect_is_sent_on_the_next_hop(start: str, final: str) -> None:
     """Also when the consent step sends the visitor back to the address it came from."""
-    policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 2, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+    policy = _policy()
 
     async def main(base_url: str) -> FetchResult:
         async with Fetcher(policy) as fetcher:
@@ -134,7 +141,7 @@ class HeaderEchoHandler(DemoSiteHandler):
 
 def test_requests_carry_the_policy_s_headers_and_validators_and_bodies_are_decoded() -> None:
     """The fetcher sends requests through the transport itself: what httpx's client added, it adds."""
-    policy = FetchPolicy("newsflow-test/2", 5.0, 4, 4, 0, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+    policy = _policy(user_agent="newsflow-test/2", retries=0)
     HeaderEchoHandler.seen = []
 
     async def main(base_url: str) -> list[FetchResult]:
@@ -181,7 +188,7 @@ def test_a_connection_given_to_a_request_is_not_given_to_another_before_it_start
         return assign(pool)
 
     monkeypatch.setattr(netguard._Pool, "_assign_requests_to_connections", counted)
-    policy = FetchPolicy("newsflow-test", 5.0, 8, 8, 0, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+    policy = _policy(concurrency=8, per_host_concurrency=8, retries=0)
 
     async def main() -> list[FetchResult]:
         async with Fetcher(policy) as fetcher:
@@ -209,7 +216,7 @@ class Utf8EtagHandler(DemoSiteHandler):
 
 def test_a_validator_with_bytes_outside_ascii_is_sent_back_as_the_server_sent_it() -> None:
     """httpx raised UnicodeEncodeError for such a header value, out of the fetcher and out of its batch."""
-    policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 0, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+    policy = _policy(retries=0)
 
     async def main(base_url: str) -> list[FetchResult]:
         async with Fetcher(policy) as fetcher:
@@ -223,9 +230,7 @@ def test_a_validator_with_bytes_outside_ascii_is_sent_back_as_the_server_sent_it
     assert isinstance(again, NotModified)
 
 
-def test_an_exception_no_rule_foresaw_fails_its_url_alone(
-    counting_site: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_exception_no_rule_foresaw_fails_its_url_alone(counting_site: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a FetchError (say a library's own error on a hostile answer): a permanent failure of that URL,
     its type named, and the batch's other URLs fetched as usual."""
     send = Fetcher._send
@@ -236,7 +241,7 @@ def test_an_exception_no_rule_foresaw_fails_its_url_alone(
         return await send(fetcher, url, headers)
 
     monkeypatch.setattr(Fetcher, "_send", flaky)
-    policy = FetchPolicy("newsflow-test", 5.0, 4, 4, 2, 0.05, 5, 1_000_000, None, False, ("127.0.0.0/8",))
+    policy = _policy()
 
     async def main() -> list[FetchResult]:
         async with Fetcher(policy) as fetcher:
