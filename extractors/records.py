@@ -180,6 +180,29 @@ class Discovered:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentRead:
+    """A discovery document (feed, sitemap, sitemap index, start or archive page) read in full, and what it listed."""
+
+    url: str
+    """The URL asked for: the document's state is kept under it."""
+    validators: Validators
+    """The version read (sent back on the next run only if every entry was dealt with)."""
+    entries: tuple[str, ...]
+    """Article URLs it lists that the source's patterns admit, whatever their dates."""
+    children: tuple[Discovered, ...] = ()
+    """Documents it leads to (an index's sitemaps, the feeds a page advertises), with their dates if given."""
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentState:
+    """The version of a discovery document whose every entry was dealt with, as the last full read left it."""
+
+    validators: Validators
+    children: tuple[Discovered, ...]
+    """Followed again when the document answers 304: each child has its own state."""
+
+
+@dataclass(frozen=True, slots=True)
 class NotModified:
     """A conditional request answered 304: the stored version is current, nothing to extract."""
 

@@ -10,23 +10,26 @@ like ``ingest``; a progress artifact moves as batches finish.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import Field
 
 from extractors import ExtractOptions
 from extractors.errors import ConfigError
 from extractors.records import Failure
+from flows.discovery import Window
 from flows.extraction_pool import extract_all
 from flows.fetcher import FetchPolicy
 from flows.ingest import STORE_RETRIES, _batches, as_is, crawl, plan_source, plan_urls, split_results, window_for
+from flows.parameters import Names, OptionalCount, OptionalDay, OptionalText
 from flows.runs import IngestReport, RunBook
 from flows.session import fetch_session
 from flows.settings import load_settings
-from flows.sources import Source, load_sources, select_sources
+from flows.sources import Source, clean_names, load_sources, select_sources
 from flows.timing import stage
 from storage.lookups import stored_article_keys, stored_pages
 from storage.writer import BatchCounts, Extracted, store_batch
@@ -54,10 +57,9 @@ def _hosts(source: Source) -> list[str]:
 
 
 def _reextract(
-    book: RunBook, chosen: Sequence[Source], urls: list[str], since: date | None, until: date | None,
+    book: RunBook, chosen: Sequence[Source], urls: list[str], window: Window,
     max_articles: int | None, timezone: str, batch_size: int, workers: int,
 ) -> None:  # fmt: skip
-    window = window_for(since, until, until_inclusive=True)
     # each source's articles get that source's options (its time zone and language)
     groups: list[tuple[str, ExtractOptions, list[str]]] = []
     for source in chosen:
@@ -90,58 +92,65 @@ def _reextract(
 
 @flow(name="backfill", log_prints=False)
 def backfill(
-    sources: list[str] | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    urls: list[str] | None = None,
+    sources: Names = (),
+    since: OptionalDay = None,
+    until: OptionalDay = None,
+    days: Annotated[int, Field(ge=0)] = 1,
     mode: Mode = "new",
-    max_articles: int | None = None,
-    sources_file: str | None = None,
-    db: str | None = None,
+    max_articles: OptionalCount = None,
+    urls: Names = (),
+    sources_file: OptionalText = None,
+    db: OptionalText = None,
 ) -> IngestReport:
-    """Backfill a date window for some sources: new articles, a conditional refresh, or a re-extraction.
+    """Backfill a window of publication dates: new articles, a conditional refresh, or a re-extraction.
+
+    Run with no parameters (Quick run), it takes the articles of every source published since yesterday
+    that are not stored yet.
 
     Args:
-        sources: Names of sources in the sources file; empty means every source.
-        since: First publication date to include (from sitemap lastmod / news:publication_date, feed dates,
-            or the source's dated archive pages).
-        until: Last publication date to include (inclusive).
-        urls: Extra article URLs to include, whatever their date.
-        mode: "new" stores only unseen URLs; "refresh" asks again (conditionally) for stored ones and
-            updates what changed; "reextract" re-runs the extractor over stored HTML with no network.
-        max_articles: Most articles per source in this run (default: the source's max_articles_per_run).
-        sources_file: Path of the sources file (default: NEWSFLOW_SOURCES).
-        db: Path of the DuckDB file (default: NEWSFLOW_DB or ./newsflow.duckdb).
+        sources: Sources of the sources file to backfill. Empty: every source (or, when URLs are given, none).
+        since: First publication date, inclusive, in UTC. Empty: `days` days before the last date.
+        until: Last publication date, inclusive, in UTC. Empty: no end (today).
+        days: When `since` is empty, how many days back the window starts (1: since yesterday); 0: no start,
+            everything the sources list. Ignored when `since` is given.
+        mode: "new" stores only articles not stored yet; "refresh" asks again (conditionally) for stored ones and
+            updates what changed; "reextract" re-runs the extractor over stored HTML, with no network at all.
+        max_articles: Most articles per source in this run, newest first. Empty: each source's max_articles_per_run.
+        urls: Article URLs to take whatever their date.
+        sources_file: Path of the sources file. Empty: NEWSFLOW_SOURCES.
+        db: Path of the DuckDB file. Empty: NEWSFLOW_DB or ./newsflow.duckdb.
     """
     settings = load_settings()
     db_path = db or settings.db
+    first = since or (None if days == 0 else (until or datetime.now(UTC).date()) - timedelta(days=days))
     book = RunBook("backfill", db_path, {
-        "sources": sources or [], "since": since, "until": until, "urls": urls or [], "mode": mode,
+        "sources": list(sources), "since": first, "until": until, "urls": list(urls), "mode": mode,
         "max_articles": max_articles, "sources_file": sources_file, "db": db_path,
     })  # fmt: skip
     book.start()
-    with book.running():
+
+    def body() -> None:
+        window = window_for(first, until)
         path = sources_file or settings.sources
         chosen: tuple[Source, ...] = ()
-        if path:
+        if path and (clean_names(sources) or not urls):
             chosen = select_sources(load_sources(path), sources)
             book.remember_sources(chosen)
-        elif sources:
+        elif clean_names(sources):
             raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
         if mode == "reextract":
-            _reextract(book, chosen, list(urls or []), since, until, max_articles, settings.timezone,
+            _reextract(book, chosen, list(urls), window, max_articles, settings.timezone,
                        settings.batch_size, settings.workers())  # fmt: skip
-        else:
-            base = FetchPolicy.from_settings(settings)
-            window = window_for(since, until, until_inclusive=True)
-            refresh = mode == "refresh"
-            with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
-                work = [
-                    plan_source(s, base, db_path, window, refresh, max_articles, book.run_id, book.writer)
-                    for s in chosen
-                ]
-                if urls:
-                    by_hand, _bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
-                    work.append(by_hand)
-                crawl(book, work, settings.batch_size, settings.workers(), progress=True)
-    return book.finish()
+            return
+        base = FetchPolicy.from_settings(settings)
+        refresh = mode == "refresh"
+        with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
+            work = [
+                plan_source(s, base, db_path, window, refresh, max_articles, book.run_id, book.writer) for s in chosen
+            ]
+            if urls:
+                by_hand, _bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+                work.append(by_hand)
+            crawl(book, work, settings.batch_size, settings.workers(), progress=True)
+
+    return book.run(body)

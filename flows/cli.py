@@ -51,9 +51,28 @@ SourcesOption = Annotated[
     str | None, typer.Option("--sources", help="sources.toml (default: $NEWSFLOW_SOURCES).", show_default=False)
 ]
 
+SinceOption = Annotated[
+    datetime | None,
+    typer.Option("--since", formats=["%Y-%m-%d"], help="Published on or after this day (UTC).", show_default=False),
+]
+UntilOption = Annotated[
+    datetime | None,
+    typer.Option("--until", formats=["%Y-%m-%d"], help="Published on or before this day (UTC).", show_default=False),
+]
+
 
 def _day(value: datetime | None) -> date | None:
     return value.date() if value else None
+
+
+def _window(since: datetime | None, until: datetime | None) -> tuple[date | None, date | None]:
+    """``--since`` and ``--until`` as days; a reversed window stops the command (exit 2): it selects nothing."""
+    first, last = _day(since), _day(until)
+    if first and last and first > last:
+        errors.print(f"[bold red]error:[/] --since {first} is after --until {last}: the window is empty",
+                     highlight=False)  # fmt: skip
+        raise typer.Exit(2)
+    return first, last
 
 
 def _print_report(report: IngestReport) -> None:
@@ -146,12 +165,8 @@ def ingest(
     source: Annotated[
         list[str] | None, typer.Option("--source", help="A source in the file (repeatable; default: all).")
     ] = None,
-    since: Annotated[
-        datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="Backfill: published on or after.")
-    ] = None,
-    until: Annotated[
-        datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Backfill: published before.")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Fetch stored URLs again (conditionally).")] = False,
     db: DbOption = None,
 ) -> None:
@@ -159,6 +174,7 @@ def ingest(
     from flows.ingest import ingest as ingest_flow
     from flows.sources import load_sources, select_sources
 
+    first, last = _window(since, until)
     try:
         settings = load_settings()
         path = sources_file or settings.sources
@@ -172,7 +188,7 @@ def ingest(
         with command_line_run(extracts=not refresh):  # a refresh run is mostly 304s
             report = ingest_flow(
                 urls=list(urls or []), feeds=list(feed or []), sources_file=path, sources=list(source or []),
-                since=_day(since), until=_day(until), refresh=refresh, db=db or settings.db,
+                since=first, until=last, refresh=refresh, db=db or settings.db,
             )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
@@ -201,11 +217,16 @@ def _sources_path(sources_file: str | None) -> str:
 @app.command()
 def backfill(
     source: Annotated[list[str] | None, typer.Option("--source", help="A source (repeatable; default: all).")] = None,
-    since: Annotated[datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="First date.")] = None,
-    until: Annotated[
-        datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Last date (inclusive).")
+    since: SinceOption = None,
+    until: UntilOption = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days", min=0, show_default=False,
+            help="Without --since: start this many days before --until (or today). Default: no start.",
+        ),
     ] = None,
-    url: Annotated[list[str] | None, typer.Option("--url", help="Extra article URL (repeatable).")] = None,
+    url: Annotated[list[str] | None, typer.Option("--url", help="Article URL (repeatable).")] = None,
     mode: Annotated[str, typer.Option("--mode", help="new, refresh or reextract.")] = "new",
     max_articles: Annotated[int | None, typer.Option("--max-articles", min=1, help="Per source.")] = None,
     sources_file: SourcesOption = None,
@@ -216,11 +237,12 @@ def backfill(
     from flows.backfill import backfill as backfill_flow
 
     chosen_mode = _choice(mode, Mode, "--mode")
+    first, last = _window(since, until)
     try:
         path = _sources_path(sources_file) if (source or sources_file or load_settings().sources) else None
         with command_line_run(extracts=chosen_mode != "refresh"):  # a refresh run is mostly 304s
             report = backfill_flow(
-                sources=list(source or []), since=_day(since), until=_day(until), urls=list(url or []),
+                sources=list(source or []), since=first, until=last, days=days or 0, urls=list(url or []),
                 mode=chosen_mode, max_articles=max_articles, sources_file=path, db=db,
             )  # fmt: skip
     except NewsflowError as error:
@@ -245,15 +267,23 @@ def serve(sources_file: SourcesOption = None) -> None:
 @app.command()
 def deployments(
     sources_file: SourcesOption = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Register the deployments with the Prefect server for --pool's workers.")
+    ] = False,
+    pool: Annotated[str, typer.Option("--pool", help="Work pool (a process pool) for --apply.")] = "newsflow",
     write: Annotated[bool, typer.Option("--write", help="Rewrite deployments/prefect.yaml.")] = False,
     output: Annotated[Path, typer.Option("--output", help="Where --write writes.")] = Path("deployments/prefect.yaml"),
 ) -> None:
-    """Print (or --write) deployments/prefect.yaml, generated from the sources file."""
-    from flows.deployments import prefect_yaml
+    """Register the deployments for a work pool (--apply), or print (or --write) deployments/prefect.yaml."""
+    from flows.deployments import apply_deployments, prefect_yaml
     from flows.sources import load_sources
 
     try:
         path = _sources_path(sources_file or "sources.toml")
+        if apply:
+            for name in apply_deployments(path, pool):
+                console.print(f"registered {name} for work pool {pool}", markup=False)
+            return
         text = prefect_yaml(load_sources(path), path)
     except NewsflowError as error:
         raise _fail(error) from error
@@ -329,12 +359,6 @@ def _print_outcome(outcome: PageOutcome) -> None:
     console.print(article.body_text, markup=False, highlight=False)
 
 
-SinceOption = Annotated[
-    datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="Published on or after.", show_default=False)
-]
-UntilOption = Annotated[
-    datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="Published on or before.", show_default=False)
-]
 
 
 @app.command()
@@ -376,10 +400,11 @@ def search(
     from storage.search import refresh_for_search
     from storage.search import search as run_search
 
+    first, last = _window(since, until)
     try:
         path = db or load_settings().db
         index = refresh_for_search(path)
-        hits = run_search(path, text, source, _day(since), _day(until), lang, limit, refresh=False)
+        hits = run_search(path, text, source, first, last, lang, limit, refresh=False)
     except NewsflowError as error:
         raise _fail(error) from error
     if index.stale:
@@ -420,9 +445,10 @@ def export(
     from storage.queries import ExportFormat, export_articles
 
     chosen_format = _choice(fmt, ExportFormat, "--format")
+    first, last = _window(since, until)
     try:
         count = export_articles(
-            db or load_settings().db, chosen_format, out, _day(since), _day(until), source, lang,
+            db or load_settings().db, chosen_format, out, first, last, source, lang,
         )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error

@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar, cast
 
@@ -27,19 +27,20 @@ from prefect.futures import PrefectFuture
 from prefect.utilities.annotations import quote
 
 from extractors import ExtractOptions
-from extractors.errors import InvalidURL, NewsflowError
-from extractors.records import Failure, FetchedPage, NotModified, Validators
+from extractors.errors import ConfigError, InvalidURL, NewsflowError
+from extractors.records import DocumentState, Failure, FetchedPage, NotModified, Validators
 from extractors.urls import normalize_url
-from flows.discovery import DiscoveryResult, Window, discover
+from flows.discovery import DiscoveryResult, LeftOut, Window, discover, rules_fingerprint
 from flows.extraction_pool import PageResult, extract_all
 from flows.fetcher import Fetcher, FetchPolicy, FetchResult, fetch_all, run_sync
+from flows.parameters import Names, OptionalDay, OptionalText
 from flows.runs import IngestReport, RunBook, SourceReport
 from flows.session import fetch_session, session_for
 from flows.settings import load_settings
-from flows.sources import Source, load_sources, select_sources
+from flows.sources import Source, clean_names, load_sources, select_sources
 from flows.timing import stage
 from flows.writer_guard import WriterLease
-from storage.lookups import known_urls, validators_for
+from storage.lookups import discovery_states, known_urls, validators_for
 from storage.writer import BatchCounts, Extracted, store_batch, store_discovery
 
 T = TypeVar("T")
@@ -55,6 +56,10 @@ class Work:
     urls: list[str]
     skipped: int
     discovery: DiscoveryResult | None
+    left_out: LeftOut = field(default_factory=LeftOut)
+    """Discovered URLs not fetched, by why."""
+    rules: str = ""
+    """Fingerprint of the rules that chose the source's entries (``rules_fingerprint``)."""
 
 
 def _only_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
@@ -95,17 +100,17 @@ def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
 
 @task(name="discover-source", cache_policy=NO_CACHE)
 def discover_source(
-    source: Source, policy: FetchPolicy, validators: dict[str, Validators], window: Window, run_id: str | None = None
+    source: Source, policy: FetchPolicy, states: dict[str, DocumentState], window: Window, run_id: str | None = None
 ) -> DiscoveryResult:
     """Fetch a source's start pages, feeds and sitemaps and list the article URLs they name."""
     with stage(run_id, "discover"):
         session = session_for(run_id)
         if session is not None:
-            return session.run(discover(source, session.fetcher(policy), validators, window))
+            return session.run(discover(source, session.fetcher(policy), states, window))
 
         async def main() -> DiscoveryResult:
             async with Fetcher(policy) as fetcher:
-                return await discover(source, fetcher, validators, window)
+                return await discover(source, fetcher, states, window)
 
         return run_sync(main())
 
@@ -158,11 +163,12 @@ def store_batch_task(
 
 
 @task(name="store-discovery", **STORE_RETRIES)
-def store_discovery_task(
-    db: str, run_id: str, source: str | None, result: DiscoveryResult, remember_versions: bool
-) -> None:
+def store_discovery_task(db: str, run_id: str, source: str, result: DiscoveryResult, rules: str) -> int:
+    """Log the discovery documents and keep the state of those whose every entry is now dealt with."""
     with stage(run_id, "store"):
-        store_discovery(db, run_id, source, result.documents, result.failures, remember_versions, result.robots)
+        return store_discovery(
+            db, run_id, source, result.documents, result.failures, result.read, rules, result.robots
+        )
 
 
 def _normalise_inputs(urls: Sequence[str]) -> tuple[list[str], list[Failure]]:
@@ -176,14 +182,16 @@ def _normalise_inputs(urls: Sequence[str]) -> tuple[list[str], list[Failure]]:
     return list(seen), failures
 
 
-def window_for(since: date | None, until: date | None, until_inclusive: bool = False) -> Window:
-    """Publication dates from ``since`` (inclusive) to ``until`` (exclusive, or inclusive if asked), UTC days."""
+def window_for(since: date | None, until: date | None) -> Window:
+    """Publication dates from ``since`` to ``until``, both inclusive, as UTC days; a reversed window is a
+    ConfigError (it would select nothing, silently)."""
+    if since and until and since > until:
+        raise ConfigError(f"since {since.isoformat()} is after until {until.isoformat()}: the window is empty")
 
     def start(day: date | None) -> datetime | None:
         return datetime.combine(day, time.min, UTC) if day else None
 
-    end = until + timedelta(days=1) if until and until_inclusive else until
-    return Window(start(since), start(end))
+    return Window(start(since), start(until + timedelta(days=1) if until else None))
 
 
 def plan_source(
@@ -198,18 +206,24 @@ def plan_source(
 ) -> Work:
     """Discover a source's article URLs and choose the ones to fetch: unseen (unless refresh), newest first.
 
-    ``writer``: the run's lease on the database, given back if discovery outlasts the time it may be held.
+    Discovery documents are asked for conditionally only under a kept state (flows/discovery.py); a refresh
+    wants every stored entry again, so it reads them all in full.  ``writer``: the run's lease on the
+    database, given back if discovery outlasts the time it may be held.
     """
     policy = source.fetch_policy(base)
-    seeds = [*source.start_urls, *source.feeds, *source.sitemaps]
-    discovery = discover_source.submit(source, policy, as_is(validators_for(db, seeds)), window, run_id)
+    states = {} if refresh else discovery_states(db, source.name, rules_fingerprint(source))
+    discovery = discover_source.submit(source, policy, as_is(states), window, run_id)
     result = result_of(discovery, writer)
     found = [d.url for d in result.articles]
     with stage(run_id, "plan"):
         known = set() if refresh else known_urls(db, found)
     fresh = [u for u in found if u not in known]
-    chosen = fresh[: max_articles or source.max_articles_per_run]
-    return Work(source.name, policy, source.extract_options(), chosen, len(found) - len(chosen), result)
+    cap = max_articles or source.max_articles_per_run
+    chosen = fresh[:cap]
+    left_out = dataclasses.replace(result.left_out, known=len(found) - len(fresh), over_cap=len(fresh) - len(chosen),
+                                   cap=cap)  # fmt: skip
+    return Work(source.name, policy, source.extract_options(), chosen, len(found) - len(chosen), result, left_out,
+                rules_fingerprint(source))  # fmt: skip
 
 
 def plan_urls(urls: Sequence[str], policy: FetchPolicy, options: ExtractOptions) -> tuple[Work, list[Failure]]:
@@ -234,6 +248,7 @@ def crawl(book: RunBook, work: list[Work], batch_size: int, workers: int = 0, pr
             with book.source(item.name or "urls") as report:
                 report.discovered = len(item.discovery.articles) if item.discovery else len(item.urls)
                 report.skipped = item.skipped
+                report.left_out = item.left_out.reasons()
                 _crawl_one(book, item, batch_size, workers, report, collector)
 
 
@@ -338,8 +353,8 @@ def _crawl_one(
     than it may be held idle (``result_of``).
     """
     name = item.name or "urls"
-    book.logger.info("%s: %d article URLs to fetch, %d skipped (known or over the cap)",
-                     name, len(item.urls), item.skipped)  # fmt: skip
+    book.logger.info("%s: %d article URLs to fetch; not fetched: %s",
+                     name, len(item.urls), ", ".join(item.left_out.reasons()) or "none")  # fmt: skip
     with stage(book.run_id, "plan"):
         known = validators_for(book.db, item.urls)  # one query for the source, not one per batch
     batches = _Batches(item.urls, batch_size)
@@ -350,7 +365,6 @@ def _crawl_one(
         validators = {u: known[u] for u in batch if u in known}
         return fetch_batch.submit(as_is(batch), item.policy, as_is(validators), book.run_id)
 
-    transient = False
     fetching = fetch(batches.next())
     pending: deque[_InFlight] = deque()
     while fetching is not None:
@@ -360,14 +374,13 @@ def _crawl_one(
         extraction = extract_batch.submit(as_is(pages), item.options, workers, book.run_id) if pages else None
         pending.append(_InFlight(results, extraction))
         if len(pending) > AHEAD:
-            transient = _store(book, item, report, _oldest(pending), collector) or transient
+            _store(book, item, report, _oldest(pending), collector)
     while pending:
-        transient = _store(book, item, report, _oldest(pending), collector) or transient
-    if item.discovery is not None:
-        # remember the feeds' and sitemaps' versions only when every article landed or failed for good:
-        # after a transient failure the next run must see the same entries again
+        _store(book, item, report, _oldest(pending), collector)
+    if item.discovery is not None and item.name is not None:
+        # after the source's articles are committed: what is kept depends on what the database now holds
         with book.writer.write():
-            store_discovery_task(book.db, book.run_id, item.name, as_is(item.discovery), not transient)
+            store_discovery_task(book.db, book.run_id, item.name, as_is(item.discovery), item.rules)
         report.failures.update(f.outcome for f in item.discovery.failures)
         for failure in item.discovery.failures:
             book.logger.warning("%s failed at discovery: %s (%s)", failure.url, failure.reason, failure.outcome)
@@ -377,8 +390,8 @@ def _oldest(pending: deque[_InFlight]) -> list[_InFlight]:
     return [pending.popleft() for _ in range(min(BATCHES_PER_COMMIT, len(pending)))]
 
 
-def _store(book: RunBook, item: Work, report: SourceReport, batches: list[_InFlight], collector: _Collector) -> bool:
-    """Store extracted batches in one transaction and count them; True if a URL of them failed transiently."""
+def _store(book: RunBook, item: Work, report: SourceReport, batches: list[_InFlight], collector: _Collector) -> None:
+    """Store extracted batches in one transaction and count them."""
     results = [r for batch in batches for r in batch.results]
     pages = [r for r in results if isinstance(r, FetchedPage)]
     unchanged = [r for r in results if isinstance(r, NotModified)]
@@ -408,67 +421,72 @@ def _store(book: RunBook, item: Work, report: SourceReport, batches: list[_InFli
                      counts.not_modified, len(failures))  # fmt: skip
     book.batch_done(len(results))
     collector.stored(pages)  # a batch of 304s holds no page bodies: nothing worth a collection
-    return any(f.transient for f in failures)
 
 
 @flow(name="ingest", log_prints=False)
 def ingest(
-    sources: list[str] | None = None,
-    sources_file: str | None = None,
-    urls: list[str] | None = None,
-    feeds: list[str] | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    sources: Names = (),
+    sources_file: OptionalText = None,
+    urls: Names = (),
+    feeds: Names = (),
+    since: OptionalDay = None,
+    until: OptionalDay = None,
     refresh: bool = False,
-    db: str | None = None,
+    db: OptionalText = None,
 ) -> IngestReport:
     """Discover, fetch and extract news articles and store them in DuckDB (the scheduled flow).
 
     Args:
-        sources: Names of sources in the sources file to crawl; empty means every source in the file.
-        sources_file: Path of the sources file (default: NEWSFLOW_SOURCES).
-        urls: Extra article page URLs to fetch (always fetched, conditionally when stored before).
-        feeds: Extra RSS/Atom/JSON feed URLs whose entries are fetched as articles.
-        since: Only articles published on or after this date (URLs without a date are left out).
-        until: Only articles published before this date.
+        sources: Sources of the sources file to crawl. Empty: every source (or, when URLs or feeds are given, none).
+        sources_file: Path of the sources file. Empty: NEWSFLOW_SOURCES.
+        urls: Article page URLs to fetch (always fetched, conditionally when stored before).
+        feeds: RSS/Atom/JSON feed URLs whose entries are fetched as articles.
+        since: First publication date, inclusive, in UTC (URLs without a date are left out). Empty: no start.
+        until: Last publication date, inclusive, in UTC. Empty: no end.
         refresh: Fetch discovered URLs again although they are stored (conditional requests).
-        db: Path of the DuckDB file (default: NEWSFLOW_DB or ./newsflow.duckdb).
+        db: Path of the DuckDB file. Empty: NEWSFLOW_DB or ./newsflow.duckdb.
     """
     settings = load_settings()
     db_path = db or settings.db
     book = RunBook("ingest", db_path, {
-        "sources": sources or [], "sources_file": sources_file, "urls": urls or [], "feeds": feeds or [],
+        "sources": list(sources), "sources_file": sources_file, "urls": list(urls), "feeds": list(feeds),
         "since": since, "until": until, "refresh": refresh, "db": db_path,
     })  # fmt: skip
     book.start()
-    with book.running(), fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
-        base = FetchPolicy.from_settings(settings)
+
+    def body() -> None:
         window = window_for(since, until)
-        work: list[Work] = []
-        path = sources_file or settings.sources
-        if path and (sources or not (urls or feeds)):
-            chosen = select_sources(load_sources(path), sources)
-            book.remember_sources(chosen)
-            for source in chosen:
-                work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id, writer=book.writer))
-        if feeds:
-            # feeds given by hand: just their entries, not the whole site's sitemaps
-            adhoc = Source(
-                name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
-                respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
-            )  # fmt: skip
-            planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id, writer=book.writer)
-            unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
-            work.append(dataclasses.replace(planned, policy=unpaced))
-        bad: list[Failure] = []
-        if urls:
-            by_hand, bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
-            work.append(by_hand)
-        if bad:
-            with book.writer.write():
-                store_batch_task(db_path, book.run_id, [], [], bad, [], None)
-        crawl(book, work, settings.batch_size, settings.workers())
-        if bad:
-            with book.source("invalid") as report:
-                report.failures.update(f.outcome for f in bad)
-    return book.finish()
+        with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
+            base = FetchPolicy.from_settings(settings)
+            work: list[Work] = []
+            path = sources_file or settings.sources
+            if path and (clean_names(sources) or not (urls or feeds)):
+                chosen = select_sources(load_sources(path), sources)
+                book.remember_sources(chosen)
+                for source in chosen:
+                    work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id,
+                                            writer=book.writer))  # fmt: skip
+            elif clean_names(sources):
+                raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
+            if feeds:
+                # feeds given by hand: just their entries, not the whole site's sitemaps
+                adhoc = Source(
+                    name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
+                    respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
+                )  # fmt: skip
+                planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id, writer=book.writer)
+                unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
+                work.append(dataclasses.replace(planned, policy=unpaced))
+            bad: list[Failure] = []
+            if urls:
+                by_hand, bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+                work.append(by_hand)
+            if bad:
+                with book.writer.write():
+                    store_batch_task(db_path, book.run_id, [], [], bad, [], None)
+            crawl(book, work, settings.batch_size, settings.workers())
+            if bad:
+                with book.source("invalid") as report:
+                    report.failures.update(f.outcome for f in bad)
+
+    return book.run(body)

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from prefect import get_run_logger
 from prefect.artifacts import (
@@ -28,8 +30,9 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.context import FlowRunContext
+from prefect.states import Failed
 
-from extractors.errors import NewsflowError
+from extractors.errors import ConfigError, NewsflowError
 from flows.extraction_pool import workers_for_run
 from flows.sources import Source
 from flows.timing import Timings, start_clock, stop_clock
@@ -57,6 +60,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _UserErrorLoggedOnce(logging.Filter):
+    """Drops a record whose exception is a user error (ConfigError): the run logged it in one line already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConfigError))
+
+
+_ENGINE_LOGGER = "prefect.flow_runs"
+"""Where Prefect's engine logs "Engine execution exited with unexpected exception", with the traceback, when a
+deployment's run ends Failed (``prefect.flow_engine.run_flow``'s ``error_logger``)."""
+
+
+def _quiet_engine_for_user_errors() -> None:
+    logger = logging.getLogger(_ENGINE_LOGGER)
+    if not any(isinstance(f, _UserErrorLoggedOnce) for f in logger.filters):
+        logger.addFilter(_UserErrorLoggedOnce())
+
+
 @dataclass(slots=True)
 class SourceReport:
     """Counts for one source in one run (mutable while the run goes on)."""
@@ -71,6 +92,8 @@ class SourceReport:
     not_modified: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    left_out: list[str] = field(default_factory=list)
+    """Why discovered URLs were not fetched ("12 dated outside 2026-03-01..2026-04-30", "40 over max_articles")."""
 
     @property
     def failed(self) -> int:
@@ -105,6 +128,7 @@ def _row(report: SourceReport) -> dict[str, object]:
         "fetched": report.fetched, "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
         "not_modified": report.not_modified, "failed": report.failed,
         "failed_by_reason": ", ".join(f"{k}: {v}" for k, v in sorted(report.failures.items())) or "-",
+        "not_fetched": ", ".join(report.left_out) or "-",
         "seconds": round(report.seconds, 1),
     }  # fmt: skip
 
@@ -206,6 +230,20 @@ class RunBook:
         self._artifacts(report)
         return report
 
+    def run(self, body: Callable[[], None]) -> IngestReport:
+        """The flow run's body, then its report; a user error (a ConfigError: bad parameters, a bad sources
+        file) ends the run Failed with one line in its log, no traceback, and is raised to a direct caller."""
+        try:
+            with self.running():
+                body()
+        except ConfigError as error:
+            # Prefect makes a returned state the run's final state (and raises ``data`` to a direct caller);
+            # raised, the error would be logged with its traceback, and again as the run's final state.  A
+            # deployment's run still ends in Prefect's engine raising it, with a traceback: that one is dropped
+            _quiet_engine_for_user_errors()
+            return cast(IngestReport, Failed(message=str(error), data=error))
+        return self.finish()
+
     @contextmanager
     def running(self) -> Iterator[None]:
         """The body of a flow run: an infrastructure error is recorded before it propagates, and an error
@@ -253,6 +291,9 @@ class RunBook:
         if report.timings is not None:
             busy = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.timings.stages if seconds)
             lines += ["", f"Busy per stage (stages overlap): {busy or '-'}; idle {report.timings.idle:.1f} s."]
+        left_out = [f"- `{s.source}`: {', '.join(s.left_out)}" for s in self.sources if s.left_out]
+        if left_out:
+            lines += ["", "Discovered but not fetched:", "", *left_out]
         if report.failures:
             lines += ["", "Failed by reason: " + ", ".join(f"`{k}` {v}" for k, v in sorted(report.failures.items()))]
         create_markdown_artifact("\n".join(lines), key=f"{self.flow}-summary", description=f"{self.flow} summary")

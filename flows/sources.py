@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import re
 import tomllib
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -199,13 +200,23 @@ def load_sources(path: str | Path) -> tuple[Source, ...]:
         raise ConfigError(problems) from exc
 
 
-def select_sources(sources: tuple[Source, ...], names: list[str] | None) -> tuple[Source, ...]:
-    """The named sources (all when no names or "all"), in file order; an unknown name is a ConfigError."""
-    names = [n for n in names or [] if n != "all"]
-    if not names:
+def clean_names(names: Sequence[str] | None) -> list[str]:
+    """Names as a person typed them (a form, a shell): stripped, blank entries dropped, each once."""
+    return list(dict.fromkeys(n.strip() for n in names or () if n.strip()))
+
+
+def select_sources(sources: tuple[Source, ...], names: Sequence[str] | None) -> tuple[Source, ...]:
+    """The named sources (all when no names or "all"), in file order; an unknown name is a ConfigError.
+
+    Names are taken as ``clean_names`` leaves them.
+    """
+    wanted = [n for n in clean_names(names) if n != "all"]
+    if not wanted:
         return sources
-    known = {s.name for s in sources}
-    unknown = [n for n in names if n not in known]
+    known = [s.name for s in sources]
+    unknown = [n for n in wanted if n not in known]
     if unknown:
-        raise ConfigError(f"unknown source(s) {', '.join(unknown)}; the file has {', '.join(sorted(known))}")
-    return tuple(s for s in sources if s.name in names)
+        listed = ", ".join(repr(n) for n in unknown)
+        raise ConfigError(f"unknown source{'s' if len(unknown) > 1 else ''} {listed}; the sources file has "
+                          f"{', '.join(known)}")  # fmt: skip
+    return tuple(s for s in sources if s.name in wanted)

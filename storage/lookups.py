@@ -12,16 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from extractors.errors import InvalidURL
-from extractors.records import FetchedPage, Validators
+from extractors.records import Discovered, DocumentState, FetchedPage, Validators
 from extractors.urls import normalize_url, url_key
 from storage.connection import read_connection
 from storage.page_files import read_bodies
 
 # outcomes that will not change by asking again: the URL is not refetched unless a run asks to refresh
 _SETTLED_FAILURES = ("no_content", "not_html", "too_large", "blocked_address", "invalid_url")
+# outcomes of a fetch whose article is stored (under whatever key its canonical address gave it)
+_STORED = ("new", "updated", "unchanged", "not_modified")
 
 
 def _key(url: str) -> str:
@@ -31,30 +34,59 @@ def _key(url: str) -> str:
         return url
 
 
+def known_among(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> set[str]:
+    """The URLs (of ``urls``) dealt with for good: their article is stored — found by its key, by the URL it
+    was fetched from, or by the last fetch of the URL, which a redirect or a canonical address elsewhere leaves
+    as the only trace — or their last fetch failed in a way that asking again will not change."""
+    if not urls:
+        return set()
+    unique = list(dict.fromkeys(urls))
+    con.register("candidates", pa.table({"url": unique, "key": [_key(u) for u in unique]}))
+    try:
+        rows = con.execute(
+            f"""
+            WITH latest AS (
+                SELECT f.url, f.outcome, f.status FROM fetches f SEMI JOIN candidates c ON f.url = c.url
+                WHERE coalesce(f.stage, '') NOT IN ('robots', 'discover')  -- feeds, sitemaps: not articles
+                QUALIFY row_number() OVER (PARTITION BY f.url ORDER BY f.fetched_at DESC, f.attempt DESC) = 1
+            )
+            SELECT c.url FROM candidates c SEMI JOIN articles a ON a.url_key = c.key
+            UNION SELECT c.url FROM candidates c SEMI JOIN articles a ON a.url = c.url
+            UNION SELECT url FROM latest
+            WHERE outcome IN {_STORED + _SETTLED_FAILURES}
+               OR (outcome = 'http_error' AND status BETWEEN 400 AND 499 AND status NOT IN (408, 429))
+            """
+        ).fetchall()
+    finally:
+        con.unregister("candidates")
+    return {row[0] for row in rows}
+
+
 def known_urls(db_path: str | Path, urls: Sequence[str]) -> set[str]:
     """The URLs (of ``urls``) whose article is stored, or whose last fetch failed for good."""
     if not urls or not Path(db_path).exists():
         return set()
-    candidates = pa.table({"url": list(urls), "key": [_key(u) for u in urls]})
     with read_connection(db_path) as con:
-        con.register("candidates", candidates)
+        return known_among(con, urls)
+
+
+def discovery_states(db_path: str | Path, source: str, rules: str) -> dict[str, DocumentState]:
+    """The kept state of a source's discovery documents, by URL, where it was kept under the same ``rules``
+    (see flows/discovery.py for when a state is kept and what a 304 may then mean)."""
+    if not Path(db_path).exists():
+        return {}
+    with read_connection(db_path) as con:
         rows = con.execute(
-            f"""
-            SELECT c.url FROM candidates c
-            WHERE EXISTS (SELECT 1 FROM articles a WHERE a.url_key = c.key OR a.url = c.url)
-               OR EXISTS (
-                    SELECT 1 FROM (
-                        SELECT url, outcome, status FROM fetches
-                        QUALIFY row_number() OVER (PARTITION BY url ORDER BY fetched_at DESC, attempt DESC) = 1
-                    ) f
-                    WHERE f.url = c.url
-                      AND (f.outcome IN {_SETTLED_FAILURES}
-                           OR (f.outcome = 'http_error' AND f.status BETWEEN 400 AND 499
-                               AND f.status NOT IN (408, 429))))
-            """
+            "SELECT url, etag, last_modified, children FROM discovery_state WHERE source = ? AND rules = ?",
+            [source, rules],
         ).fetchall()
-        con.unregister("candidates")
-    return {row[0] for row in rows}
+    return {
+        url: DocumentState(
+            Validators(etag, last_modified),
+            tuple(Discovered(c["url"], c["published"], "state") for c in children or ()),
+        )
+        for url, etag, last_modified, children in rows
+    }
 
 
 def validators_for(db_path: str | Path, urls: Sequence[str]) -> dict[str, Validators]:

@@ -36,6 +36,10 @@ PAGES_COMMENT = "Metadata per fetch that brought new content; the raw HTML is in
 PAGES_FILE_COMMENT = (
     "Parquet file in <database>.pages/ with this page's zlib-packed HTML (html_sha256 -> html_zlib)."
 )
+DISCOVERY_STATE_COMMENT = (
+    "Per source and feed, sitemap or start page: the version (ETag / Last-Modified) read in full of which every "
+    "listed article was stored or failed for good; only then is it asked for conditionally."
+)
 SKETCH_COMMENT = "128-bin MinHash of the body's shingles: estimates the resemblance of near-duplicates."
 ARTICLE_COLUMN_COMMENTS: tuple[tuple[str, str], ...] = (
     ("url_key", "Dedup key: canonical URL with www./m./amp. and AMP suffixes folded."),
@@ -268,6 +272,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             "COMMENT ON TABLE search_index_builds IS 'One row per build of the BM25 index (fts_main_articles): "
             "articles whose updated_at is past the last covers_until are not in it yet.'",
             "COMMENT ON COLUMN search_index_builds.covers_until IS 'Latest articles.updated_at the build saw.'",
+        ),
+    ),
+    Migration(
+        7,
+        "discovery documents keep their version only when every entry they listed was dealt with",
+        (
+            """
+            CREATE TABLE discovery_state (
+                source        VARCHAR NOT NULL,
+                url           VARCHAR NOT NULL,
+                rules         VARCHAR NOT NULL,
+                etag          VARCHAR,
+                last_modified VARCHAR,
+                children      STRUCT(url VARCHAR, published TIMESTAMPTZ)[],
+                entries       INTEGER NOT NULL,
+                settled_at    TIMESTAMPTZ NOT NULL,
+                run_id        VARCHAR,
+                PRIMARY KEY (source, url)
+            )
+            """,
+            f"COMMENT ON TABLE discovery_state IS {_sql_text(DISCOVERY_STATE_COMMENT)}",
+            "COMMENT ON COLUMN discovery_state.rules IS 'Fingerprint of the source patterns and discovery rules "
+            "that chose the entries: a state kept under other rules is not used.'",
+            "COMMENT ON COLUMN discovery_state.children IS 'Sitemaps of an index, feeds a page advertises: "
+            "followed again when the document answers 304.'",
+            # earlier versions kept these validators even when a window or a cap had skipped entries: a 304
+            # could then hide articles no run ever fetched, so every discovery document is read in full once
+            "DELETE FROM http_validators WHERE url IN (SELECT url FROM fetches WHERE stage = 'discover')",
         ),
     ),
 )

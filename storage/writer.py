@@ -24,8 +24,9 @@ import duckdb
 import pyarrow as pa
 
 from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_fingerprints, estimated_resemblance
-from extractors.records import Article, Attempt, Failure, FetchedPage, NotModified
+from extractors.records import Article, Attempt, DocumentRead, Failure, FetchedPage, NotModified
 from storage.connection import write_connection
+from storage.lookups import known_among
 from storage.packing import PackedHtml, pack_html
 from storage.page_files import PageBody, file_name, sweep_orphans, write_bodies
 
@@ -548,16 +549,20 @@ def store_batch(
 def store_discovery(
     db_path: str | Path,
     run_id: str,
-    source: str | None,
+    source: str,
     documents: Sequence[FetchedPage | NotModified],
     failures: Sequence[Failure],
-    remember_versions: bool,
+    read: Sequence[DocumentRead],
+    rules: str,
     robots: Sequence[Attempt] = (),
-) -> None:
-    """Log the feeds, sitemaps and start pages a run fetched; keep their validators if asked.
+) -> int:
+    """Log the feeds, sitemaps and start pages a run fetched, and keep the state of those it may ask for
+    conditionally next time; returns how many documents were settled.
 
-    A source whose articles all landed remembers its documents' versions, so the next run asks
-    conditionally; after a transient failure it does not, so the next run sees the same entries again.
+    The rule is flows/discovery.py's: of each document read in full, the version read is kept only if every
+    article entry it listed is dealt with in the database now — stored, or failed for good (``known_among``);
+    the older state of a document read in full goes in any case.  Decided here, after the run's articles were
+    committed, from what the database holds rather than from what the run meant to fetch.
     """
     now = datetime.now(UTC)
     pages = [d for d in documents if isinstance(d, FetchedPage)]
@@ -566,8 +571,35 @@ def store_discovery(
     rows += _attempt_rows(run_id, source, "robots", robots, None)
     with write_connection(db_path) as con:
         _write_fetch_rows(con, rows)
-        if remember_versions:
-            _write_validators(con, documents, now)
+        known = known_among(con, [entry for document in read for entry in document.entries])
+        settled = [d for d in read if d.validators.request_headers() and all(e in known for e in d.entries)]
+        con.execute(
+            "DELETE FROM discovery_state WHERE source = ? AND list_contains(?::VARCHAR[], url)",
+            [source, [p.url for p in pages]],
+        )
+        if settled:
+            children = pa.array(
+                [[{"url": c.url, "published": c.published} for c in d.children] for d in settled],
+                pa.list_(pa.struct([("url", pa.string()), ("published", _TS)])),
+            )
+            con.register("staged_state", pa.table({
+                "url": [d.url for d in settled], "etag": [d.validators.etag for d in settled],
+                "last_modified": [d.validators.last_modified for d in settled], "children": children,
+                "entries": pa.array([len(d.entries) for d in settled], pa.int32()),
+            }))  # fmt: skip
+            con.execute(
+                """
+                INSERT INTO discovery_state
+                SELECT ?, url, ?, etag, last_modified, children, entries, ?, ? FROM staged_state
+                ON CONFLICT (source, url) DO UPDATE SET
+                    rules = excluded.rules, etag = excluded.etag, last_modified = excluded.last_modified,
+                    children = excluded.children, entries = excluded.entries, settled_at = excluded.settled_at,
+                    run_id = excluded.run_id
+                """,
+                [source, rules, now, run_id],
+            )
+            con.unregister("staged_state")
+    return len(settled)
 
 
 @dataclass(frozen=True, slots=True)

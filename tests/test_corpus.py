@@ -288,10 +288,18 @@ def test_an_older_database_upgrades_without_losing_data(tmp_path: Path) -> None:
         [article.url_key, article.canonical_url, article.url, article.title, article.body_text, article.word_count,
          article.content_hash, "newsflow-1"],
     )  # fmt: skip
+    # validators the old rule kept for a feed read by a windowed run, and an article's own
+    feed = "https://www.klatenflashback.example/feed.xml"
+    con.execute("INSERT INTO http_validators VALUES (?, '\"f\"', NULL, now()), (?, '\"a\"', NULL, now())",
+                [feed, article.url])  # fmt: skip
+    con.execute("INSERT INTO fetches (run_id, url, attempt, fetched_at, outcome, stage) "
+                "VALUES ('r', ?, 1, now(), 'fetched', 'discover')", [feed])  # fmt: skip
     con.close()
     with write_connection(db) as upgraded:
         assert applied_versions(upgraded) == {m.version for m in MIGRATIONS}
     assert run_query(db, "SELECT title FROM articles").rows == ((article.title,),)
+    # the feed is read in full once more, under the rule that keeps a version only when all it lists was taken
+    assert run_query(db, "SELECT url FROM http_validators").rows == ((article.url,),)
     assert run_query(db, "SELECT count(*), min(extractor_version) FROM article_versions").rows == ((1, "newsflow-1"),)
     assert run_query(db, "SELECT count(*) FROM articles_daily").rows[0][0] >= 1
     comments = run_query(db, "SELECT comment FROM duckdb_tables() WHERE table_name = 'articles'").rows

@@ -11,13 +11,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import duckdb
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL
 
@@ -68,7 +70,7 @@ def test_reextract_updates_articles_without_any_request(demo_sources: Path, tmp_
     assert first.new == len(demo_article_paths())
     _age_articles(db)
     requests_before = len(FaultySiteHandler.requests)
-    report = backfill(sources=["demo"], since=None, until=None, mode="reextract", sources_file=str(demo_sources), db=db)
+    report = backfill(sources=["demo"], days=0, mode="reextract", sources_file=str(demo_sources), db=db)
     assert len(FaultySiteHandler.requests) == requests_before  # not one HTTP request
     assert report.updated == len(demo_article_paths())
     versions = run_query(db, "SELECT DISTINCT extractor_version FROM articles").rows
@@ -180,3 +182,47 @@ def test_serve_schedules_sources_runs_a_custom_backfill_and_reindexes(
     run = run_deployment("reindex/reindex", timeout=180, poll_interval=1)
     assert run.state is not None and run.state.is_completed(), run.state
     assert run_query(db, "SELECT articles FROM search_index_builds").rows == ((len(demo_article_paths()),),)
+
+
+def test_the_custom_run_form_is_direct_and_a_quick_run_is_a_safe_backfill(served: dict[str, str]) -> None:
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("backfill/backfill")
+    properties = deployment.parameter_openapi_schema["properties"]  # type: ignore[index]
+    # no property opens on a "None" switch: each is its input, empty when left alone
+    assert not any("anyOf" in p for p in properties.values())
+    assert properties["sources"]["items"] == {"type": "string", "enum": ["demo"]}
+    assert properties["sources"]["default"] == []
+    for day in ("since", "until"):
+        assert (properties[day]["type"], properties[day]["format"]) == ("string", "date")
+        assert "default" not in properties[day] and "inclusive, in UTC" in properties[day]["description"]
+    assert "default" not in properties["max_articles"] and properties["mode"]["default"] == "new"
+    assert "Quick run" in str(deployment.description)
+
+    # Quick run: no parameters at all; the last day of every source, mode new
+    run = run_deployment("backfill/backfill", timeout=180, poll_interval=1)
+    assert run.state is not None and run.state.is_completed(), run.state
+    row = run_query(served["db"], "SELECT status, parameters->>'since', parameters->>'mode' FROM runs").rows[0]
+    assert row == ("completed", str(date.today() - timedelta(days=1)), "new")
+
+    # a user error: the run fails with one line saying why, and no traceback in its log
+    run = run_deployment(
+        "backfill/backfill", parameters={"since": "2026-06-30", "until": "2026-05-01"}, timeout=180, poll_interval=1
+    )
+    assert run.state is not None and run.state.is_failed()
+    assert run.state.message == "since 2026-06-30 is after until 2026-05-01: the window is empty"
+    logs = _logs_of(run.id)
+    assert [log.message for log in logs if "is after until" in log.message and log.level >= 40] == [
+        "run failed: since 2026-06-30 is after until 2026-05-01: the window is empty"
+    ]
+    assert not [log.message for log in logs if "Traceback" in log.message], [log.message for log in logs]
+
+
+def _logs_of(flow_run: UUID) -> list[Any]:
+    """The flow run's logs, once its last line (the final state) has reached the server (logs are batched)."""
+    deadline = time.monotonic() + 60
+    with get_client(sync_client=True) as client:
+        while True:
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run])))
+            if any("Finished in state" in log.message for log in logs) or time.monotonic() > deadline:
+                return logs
+            time.sleep(0.5)

@@ -120,8 +120,14 @@ def test_backfill_window_keeps_dated_urls_inside_it() -> None:
     source = Source(name="s", sitemaps=["https://news.example/s.xml"])
     found = list(read_sitemap(_page(NEWS_SITEMAP)).articles)
     window = Window(datetime(2026, 5, 2, 12, tzinfo=UTC), datetime(2026, 5, 4, tzinfo=UTC))
-    assert [d.url for d in _select(source, found, window)] == ["https://news.example/a/newest-story-here"]
-    assert len(_select(source, found, Window())) == 3
+    chosen, left_out = _select(source, found, window)
+    assert [d.url for d in chosen] == ["https://news.example/a/newest-story-here"]
+    assert (left_out.outside_window, left_out.undated, left_out.excluded) == (1, 1, 0)
+    assert left_out.reasons() == ["1 dated outside 2026-05-02..2026-05-03", "1 undated (a window needs a date)"]
+    everything, nothing = _select(source, found, Window())
+    assert len(everything) == 3 and nothing.reasons() == []
+    patterned = Source(name="s", sitemaps=["https://news.example/s.xml"], exclude=["undated"])
+    assert _select(patterned, found, Window())[1].excluded == 1
 
 
 @pytest.mark.parametrize(

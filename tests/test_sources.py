@@ -72,6 +72,16 @@ def test_missing_file_and_unknown_source(tmp_path: Path) -> None:
         select_sources(sources, ["b"])
 
 
+def test_names_typed_by_hand_are_stripped_blank_ones_dropped_and_unknown_ones_quoted(tmp_path: Path) -> None:
+    body = '[[sources]]\nname = "demo"\nfeeds = ["https://x.example/f"]\n[[sources]]\nname = "b"\nfeeds = ["https://y.example/f"]\n'
+    sources = load_sources(_write(tmp_path, body))
+    assert [s.name for s in select_sources(sources, [" demo\n", "", "  "])] == ["demo"]
+    assert [s.name for s in select_sources(sources, ["", " "])] == ["demo", "b"]  # nothing named: every source
+    with pytest.raises(ConfigError) as caught:
+        select_sources(sources, ["demo", "dem o", "x\ty"])
+    assert str(caught.value) == "unknown sources 'dem o', 'x\\ty'; the sources file has demo, b"
+
+
 def test_source_politeness_becomes_the_fetch_policy() -> None:
     base = FetchPolicy("ua", 5.0, 8, 2, 2, 1.0, 10, 1000)
     source = Source(name="s", feeds=["https://x.example/f"], requests_per_second=2, concurrency=3,

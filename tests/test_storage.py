@@ -16,14 +16,14 @@ import pytest
 from extractors import extract_html
 from extractors.article import fetched_page_from_file
 from extractors.errors import DatabaseLocked, StorageError
-from extractors.records import Failure, FetchedPage
+from extractors.records import Discovered, DocumentRead, Failure, FetchedPage, Validators
 from flows.writer_guard import WriterLease
 from storage import page_files
 from storage.connection import read_connection, write_connection
-from storage.lookups import stored_pages
+from storage.lookups import discovery_states, stored_pages
 from storage.migrations import LATEST_VERSION, MIGRATIONS
 from storage.queries import run_query
-from storage.writer import Extracted, store_batch, sweep_page_files
+from storage.writer import Extracted, store_batch, store_discovery, sweep_page_files
 from tests.golden import PAGES
 
 URL = "https://www.klatenflashback.example/international/qatar-pushes-for-diplomacy-in-the-midst-of-middle-east-conflict,-these-are-the-facts-of-discussions-with-the-us/"
@@ -264,3 +264,31 @@ def test_pages_stored_before_body_files_still_read(db_path: str) -> None:
     store_batch(db_path, "run-1", [page], [_extracted(page)], [])  # a new fetch of it goes to a file
     assert run_query(db_path, "SELECT count(*) FROM pages WHERE html_file IS NOT NULL").rows == ((1,),)
     assert [p.body for p in stored_pages(db_path, [key])] == [body] and len(_body_files(db_path)) == 1
+
+
+def test_a_discovery_document_is_kept_only_when_every_entry_it_lists_is_dealt_with(db_path: str) -> None:
+    body = (PAGES / "klaten-flashback" / "page.html").read_bytes()
+    page = _page(body)
+    store_batch(db_path, "run-1", [page], [_extracted(page)], [])  # URL is stored
+    gone = "https://www.klatenflashback.example/news/removed-story-here/"
+    later = "https://www.klatenflashback.example/news/a-story-for-later/"
+    store_batch(db_path, "run-1", [], [], [Failure(gone, "fetch", "http_error", "HTTP 404", False, 404)])
+    feed = "https://www.klatenflashback.example/feed.xml"
+    sitemap = "https://www.klatenflashback.example/sitemap.xml"
+    child = Discovered("https://www.klatenflashback.example/sitemap-1.xml", datetime(2026, 5, 1, tzinfo=UTC), "x")
+
+    def read(url: str, entries: tuple[str, ...], etag: str, children: tuple[Discovered, ...] = ()) -> DocumentRead:
+        return DocumentRead(url, Validators(etag, None), entries, children)
+
+    def fetched(url: str) -> FetchedPage:
+        return FetchedPage(url, url, 200, (("etag", '"v1"'),), b"<rss/>", datetime.now(UTC))
+
+    reads = [read(feed, (URL, gone), '"v1"'), read(sitemap, (URL,), '"v1"', (child,))]
+    assert store_discovery(db_path, "run-2", "s", [fetched(feed), fetched(sitemap)], [], reads, "rules-a") == 2
+    states = discovery_states(db_path, "s", "rules-a")
+    assert states[sitemap].children == (Discovered(child.url, child.published, "state"),)
+    assert discovery_states(db_path, "s", "rules-b") == {}  # kept under other patterns: not used
+    # the next version lists an entry no run has taken yet: it is not kept, and the older state goes
+    newer = [read(feed, (URL, later), '"v2"')]
+    assert store_discovery(db_path, "run-3", "s", [fetched(feed)], [], newer, "rules-a") == 0
+    assert set(discovery_states(db_path, "s", "rules-a")) == {sitemap}
