@@ -23,8 +23,10 @@ Flows turn these into rows (``fetches``/``runs``) instead of stopping.
     │   ├── NoArticleContent           no main text found
     │   └── ExtractionTimeout          the page overran its time budget, or the extractor process died on it
     ├── FeedError                      a feed or sitemap we cannot parse
-    ├── StorageError                   DuckDB write/read problems
-    │   └── DatabaseLocked             another process holds the file (transient)
+    ├── StorageError                   DuckDB write/read problems: disk full, read-only, corrupt, no permission
+    │   ├── DatabaseLocked             another process holds the file (transient)
+    │   ├── NotNewsflowDatabase        the file is not newsflow's database (nothing is written to it)
+    │   └── UnsafeOutput               an output path would overwrite the database, its WAL, lock or page files
     └── ConfigError                    bad settings or parameters (no URL)
 """
 
@@ -143,6 +145,14 @@ class StorageError(NewsflowError):
 class DatabaseLocked(StorageError):
     transient = True
     outcome = "database_locked"
+
+
+class NotNewsflowDatabase(StorageError):
+    outcome = "not_newsflow_database"
+
+
+class UnsafeOutput(StorageError):
+    outcome = "unsafe_output"
 
 
 class ConfigError(NewsflowError):

@@ -25,16 +25,16 @@ _AMP_QUERY = re.compile(r"(?:^|&)(?:amp(?:=1|=true)?|outputType=amp)(?=&|$)", re
 def normalize_url(url: str, base: str | None = None) -> str:
     """Absolute, normalised http(s) URL without fragment; raises InvalidURL."""
     raw = (url or "").strip()
-    if base:
-        raw = urljoin(base, raw)
-    parts = urlsplit(raw)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InvalidURL(url, "not an absolute http(s) URL")
     try:
+        if base:
+            raw = urljoin(base, raw)
+        parts = urlsplit(raw)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise InvalidURL(url, "not an absolute http(s) URL")
         cleaned = courlan.normalize_url(raw)
-    except ValueError as exc:  # courlan raises ValueError on malformed netlocs
+        return urlunsplit(urlsplit(cleaned)._replace(fragment=""))
+    except ValueError as exc:  # urllib and courlan raise ValueError on malformed netlocs ("http://[::1/")
         raise InvalidURL(url, f"malformed URL: {exc}") from exc
-    return urlunsplit(urlsplit(cleaned)._replace(fragment=""))
 
 
 def url_key(url: str) -> str:
@@ -57,3 +57,33 @@ def url_key(url: str) -> str:
 def is_http_url(url: str) -> bool:
     parts = urlsplit(url.strip())
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not a URL we could fetch as written (``None`` when it is): checked strictly, as a
+    configuration file's URLs are, so that a typo stops the file from loading instead of failing later."""
+    if _UNSAFE_IN_URL.search(url):
+        return "it contains a space or a control character"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        return f"it cannot be parsed ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "it is not an http(s) URL"
+    host = parts.hostname
+    if not host:
+        return "it has no host"
+    if port == 0:
+        return "port 0 cannot be connected to"
+    if not host.startswith("[") and ":" not in host:
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            return f"its host {host!r} is not a valid host name"
+        if any(not label for label in host.rstrip(".").split(".")):
+            return f"its host {host!r} has an empty label"
+    return None

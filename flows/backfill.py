@@ -127,7 +127,6 @@ def backfill(
         "sources": list(sources), "since": first, "until": until, "urls": list(urls), "mode": mode,
         "max_articles": max_articles, "sources_file": sources_file, "db": db_path,
     })  # fmt: skip
-    book.start()
 
     def body() -> None:
         window = window_for(first, until)

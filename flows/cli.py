@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from extractors.errors import ConfigError, NewsflowError
+from flows.interrupts import Interrupted, exit_now
 from flows.settings import PREFECT_SERVER_ENV, command_line_run, load_settings
 
 # Prefect reads these when it is first imported (inside the commands below), and a temporary server
@@ -38,8 +40,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+# Text from pages, databases and people is printed as it is: never read as console markup or emoji codes
+# (f-strings below escape what they interpolate; tables hold ``Text``).  Errors stay on one line.
+console = Console(emoji=False)
+errors = Console(stderr=True, emoji=False, soft_wrap=True)
+
+
+def _error(message: str) -> None:
+    """``error: <message>`` on stderr, the message literal."""
+    errors.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+
+@app.callback()
+def _validate_settings() -> None:
+    # every NEWSFLOW_* setting is checked before any command runs, whether or not it uses them: a bad
+    # value is one line and exit 2 now, not a traceback at first use
+    try:
+        load_settings()
+    except ConfigError as error:
+        raise _fail(error) from error
+
 
 DbOption = Annotated[
     str | None,
@@ -69,8 +88,7 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[date | None
     """``--since`` and ``--until`` as days; a reversed window stops the command (exit 2): it selects nothing."""
     first, last = _day(since), _day(until)
     if first and last and first > last:
-        errors.print(f"[bold red]error:[/] --since {first} is after --until {last}: the window is empty",
-                     highlight=False)  # fmt: skip
+        _error(f"--since {first} is after --until {last}: the window is empty")
         raise typer.Exit(2)
     return first, last
 
@@ -83,7 +101,7 @@ def _print_report(report: IngestReport) -> None:
 
 
 def _fail(error: NewsflowError, code: int = 1) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {error}", highlight=False)
+    _error(f"{error}")
     return typer.Exit(2 if isinstance(error, ConfigError) else code)
 
 
@@ -97,11 +115,11 @@ def _cell(value: object) -> str:
 
 
 def _print_table(columns: tuple[str, ...], rows: tuple[tuple[object, ...], ...], title: str | None = None) -> None:
-    table = Table(title=title, show_lines=False)
+    table = Table(title=Text(title) if title else None, show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(Text(column), overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))
     console.print(table)
 
 
@@ -151,7 +169,8 @@ def demo(
         f"{report.unchanged} unchanged, {report.not_modified} not modified, {report.failed} failed"
     )
     console.print(
-        f'database: [bold]{db_path}[/]  (try: newsflow query "SELECT title, authors FROM articles" --db {db_path})'
+        f'database: [bold]{escape(db_path)}[/]  (try: newsflow query "SELECT title, authors FROM articles" '
+        f"--db {escape(db_path)})"
     )
     if report.failed:
         raise typer.Exit(1)
@@ -181,7 +200,7 @@ def ingest(
         if source and not path:
             raise ConfigError("--source needs a sources file: give --sources or set NEWSFLOW_SOURCES")
         if not urls and not feed and not path:
-            errors.print("[bold red]error:[/] give article URLs, --feed URLs or --sources (with --source names)")
+            _error("give article URLs, --feed URLs or --sources (with --source names)")
             raise typer.Exit(2)
         if path:
             select_sources(load_sources(path), source)  # a bad file stops here
@@ -199,7 +218,7 @@ def _choice(value: str, allowed: Any, option: str) -> Any:
     """``value`` if it is one of the ``Literal`` type's values, else a usage error (exit 2) naming them."""
     choices = get_args(allowed)
     if value not in choices:
-        errors.print(f"[bold red]error:[/] {option} must be {', '.join(choices[:-1])} or {choices[-1]}, not {value!r}")
+        _error(f"{option} must be {', '.join(choices[:-1])} or {choices[-1]}, not {value!r}")
         raise typer.Exit(2)
     return value
 
@@ -289,7 +308,7 @@ def deployments(
         raise _fail(error) from error
     if write:
         output.write_text(text, encoding="utf-8")
-        console.print(f"wrote {output}")
+        console.print(f"wrote {output}", markup=False)
     else:
         sys.stdout.write(text)
 
@@ -316,15 +335,15 @@ def extract(
     from flows.page_inputs import extract_inputs
 
     if as_json and as_jsonl:
-        errors.print("[bold red]error:[/] choose one of --json and --jsonl")
+        _error("choose one of --json and --jsonl")
         raise typer.Exit(2)
     if url is not None and (len(sources) != 1 or is_http_url(sources[0])):
-        errors.print("[bold red]error:[/] --url names the address of a single local file; give exactly one file")
+        _error("--url names the address of a single local file; give exactly one file")
         raise typer.Exit(2)
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        errors.print(f"[bold red]error:[/] --timezone: unknown IANA time zone {timezone!r}", highlight=False)
+        _error(f"--timezone: unknown IANA time zone {timezone!r}")
         raise typer.Exit(2) from None
     try:
         settings = load_settings()
@@ -347,14 +366,15 @@ def extract(
 def _print_outcome(outcome: PageOutcome) -> None:
     if outcome.failure is not None:
         failure = outcome.failure
-        errors.print(f"[bold red]error:[/] {outcome.source}: {failure.reason} ({failure.outcome})", highlight=False)
+        _error(f"{outcome.source}: {failure.reason} ({failure.outcome})")
         return
     article = outcome.article
     assert article is not None
-    console.rule(article.title or "(no title)")
+    console.rule(Text(article.title or "(no title)"))
     for name, value in article.to_json_dict().items():
         if name not in ("body_text", "title"):
-            console.print(f"[bold]{name}[/]: {_cell(value) if not isinstance(value, dict) else value}", highlight=False)
+            shown = _cell(value) if not isinstance(value, dict) else str(value)
+            console.print(Text.assemble((name, "bold"), ": ", shown), highlight=False)
     console.rule()
     console.print(article.body_text, markup=False, highlight=False)
 
@@ -452,7 +472,7 @@ def export(
         )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
-    console.print(f"{count} articles → {out}")
+    console.print(f"{count} articles → {out}", markup=False, highlight=False)
 
 
 @app.command()
@@ -487,13 +507,13 @@ def show(
     except NewsflowError as error:
         raise _fail(error) from error
     if history is None:
-        errors.print(f"[bold red]error:[/] no stored article for {url}")
+        _error(f"no stored article for {url}")
         raise typer.Exit(1)
     row = dict(zip(history.article.columns, history.article.rows[0], strict=True))
-    console.rule(escape(str(row.get("title") or "(no title)")))
+    console.rule(Text(str(row.get("title") or "(no title)")))
     for name, value in row.items():
         if name != "body_text":
-            console.print(f"[bold]{name}[/]: {escape(_cell(value))}", highlight=False)
+            console.print(Text.assemble((name, "bold"), ": ", _cell(value)), highlight=False)
     console.rule()
     console.print(str(row.get("body_text") or ""), markup=False, highlight=False)
     _print_table(history.versions.columns, history.versions.rows, title="versions")
@@ -512,5 +532,19 @@ def query(sql: Annotated[str, typer.Argument(help="SQL to run read-only.")], db:
     _print_table(result.columns, result.rows)
 
 
+def main() -> None:
+    """The console script: the commands above, with a signal's end and an operating-system error each
+    given as one line and their exit status (128 + the signal; 1)."""
+    try:
+        app()
+    except Interrupted as interrupt:
+        _error(f"stopped by {interrupt.name}; a run in progress is recorded as cancelled")
+        exit_now(interrupt.exit_code)
+    except OSError as exc:  # an infrastructure failure no command foresaw: the OS's reason, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        _error(f"{exc.strerror or exc}{where}")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()

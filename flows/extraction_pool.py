@@ -29,15 +29,18 @@ import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import cast
 
-from pebble import ProcessExpired, ProcessPool
+from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
 from extractors import ExtractOptions, extract_article
 from extractors.errors import ExtractionError, ExtractionTimeout
 from extractors.records import Article, Failure, FetchedPage
+from flows.interrupts import Interrupted, wait_for
 from storage.packing import PackedHtml, pack_html
 
 #: Chunks a worker handles before it is replaced by a fresh process.
@@ -106,16 +109,20 @@ class ExtractionPool:
         results: list[PageResult] = []
         for chunk, future in zip(chunks, futures, strict=True):
             try:
-                results += [PageResult(page, *done) for page, done in zip(chunk, future.result(), strict=True)]
+                results += [PageResult(page, *done) for page, done in zip(chunk, _wait(future), strict=True)]
             except (FutureTimeout, ProcessExpired):
                 results += [self._alone(page, options) for page in chunk]
+            except Interrupted:
+                for pending in futures:
+                    pending.cancel()  # type: ignore[no-untyped-call]  # the pool's workers stop with the run
+                raise
         return results
 
     def _alone(self, page: FetchedPage, options: ExtractOptions) -> PageResult:
         """One page in a worker of its own: the page that killed its chunk fails, the others do not."""
         future = self._pool.schedule(extract_pages, ([page], options), timeout=_deadline(1, options))
         try:
-            return PageResult(page, *future.result()[0])
+            return PageResult(page, *_wait(future)[0])
         except FutureTimeout:
             reason = f"extraction did not finish within {_deadline(1, options):g} s; its worker was killed"
         except ProcessExpired as exc:
@@ -125,6 +132,15 @@ class ExtractionPool:
     def close(self) -> None:
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join()
+
+
+Chunk = list[tuple[Article | Failure, PackedHtml]]
+
+
+def _wait(future: ProcessFuture[Chunk]) -> Chunk:
+    """A chunk's results, waited for in steps that see a signal's cancellation (pebble's futures are
+    concurrent.futures ones, untyped)."""
+    return wait_for(cast("Future[Chunk]", future))
 
 
 def _yield_to_the_flow() -> None:

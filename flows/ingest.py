@@ -29,7 +29,7 @@ from prefect.utilities.annotations import quote
 from extractors import ExtractOptions
 from extractors.errors import ConfigError, InvalidURL, NewsflowError
 from extractors.records import DocumentState, Failure, FetchedPage, NotModified, Validators
-from extractors.urls import normalize_url
+from extractors.urls import normalize_url, url_problem
 from flows.discovery import DiscoveryResult, LeftOut, Window, discover, rules_fingerprint
 from flows.extraction_pool import PageResult, extract_all
 from flows.fetcher import Fetcher, FetchPolicy, FetchResult, fetch_all, run_sync
@@ -452,7 +452,6 @@ def ingest(
         "sources": list(sources), "sources_file": sources_file, "urls": list(urls), "feeds": list(feeds),
         "since": since, "until": until, "refresh": refresh, "db": db_path,
     })  # fmt: skip
-    book.start()
 
     def body() -> None:
         window = window_for(since, until)
@@ -468,19 +467,24 @@ def ingest(
                                             writer=book.writer))  # fmt: skip
             elif clean_names(sources):
                 raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
-            if feeds:
+            bad: list[Failure] = []
+            fetchable = [f for f in feeds if url_problem(f) is None]
+            # a feed given by hand that cannot be fetched as written fails alone, as a URL given by hand does
+            bad += [Failure.from_error("discover", InvalidURL(f, f"not a URL newsflow can fetch: {url_problem(f)}"))
+                    for f in feeds if url_problem(f) is not None]  # fmt: skip
+            if fetchable:
                 # feeds given by hand: just their entries, not the whole site's sitemaps
                 adhoc = Source(
-                    name="adhoc", feeds=list(feeds), allowed_private_networks=list(base.allowed_networks),
+                    name="adhoc", feeds=fetchable, allowed_private_networks=list(base.allowed_networks),
                     respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
                 )  # fmt: skip
                 planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id, writer=book.writer)
                 unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
                 work.append(dataclasses.replace(planned, policy=unpaced))
-            bad: list[Failure] = []
             if urls:
-                by_hand, bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+                by_hand, unusable = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
                 work.append(by_hand)
+                bad += unusable
             if bad:
                 with book.writer.write():
                     store_batch_task(db_path, book.run_id, [], [], bad, [], None)

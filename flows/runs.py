@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import socket
 import time
 import uuid
@@ -32,8 +33,9 @@ from prefect.artifacts import (
 from prefect.context import FlowRunContext
 from prefect.states import Failed
 
-from extractors.errors import ConfigError, NewsflowError
+from extractors.errors import NewsflowError
 from flows.extraction_pool import workers_for_run
+from flows.interrupts import run_cancelled, signal_of
 from flows.sources import Source
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
@@ -60,22 +62,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class _UserErrorLoggedOnce(logging.Filter):
-    """Drops a record whose exception is a user error (ConfigError): the run logged it in one line already."""
+class _NewsflowErrorLoggedOnce(logging.Filter):
+    """Drops a record whose exception is a newsflow error: the run logged it in one line already."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], ConfigError))
+        return not (record.exc_info and isinstance(record.exc_info[1], NewsflowError))
 
+
+#: Seconds a run stopped by a signal waits for the database to record that (another writer may hold it).
+CANCEL_RECORD_SECONDS = 3.0
 
 _ENGINE_LOGGER = "prefect.flow_runs"
 """Where Prefect's engine logs "Engine execution exited with unexpected exception", with the traceback, when a
 deployment's run ends Failed (``prefect.flow_engine.run_flow``'s ``error_logger``)."""
 
 
-def _quiet_engine_for_user_errors() -> None:
+def _quiet_engine_for_newsflow_errors() -> None:
     logger = logging.getLogger(_ENGINE_LOGGER)
-    if not any(isinstance(f, _UserErrorLoggedOnce) for f in logger.filters):
-        logger.addFilter(_UserErrorLoggedOnce())
+    if not any(isinstance(f, _NewsflowErrorLoggedOnce) for f in logger.filters):
+        logger.addFilter(_NewsflowErrorLoggedOnce())
 
 
 @dataclass(slots=True)
@@ -231,30 +236,41 @@ class RunBook:
         return report
 
     def run(self, body: Callable[[], None]) -> IngestReport:
-        """The flow run's body, then its report; a user error (a ConfigError: bad parameters, a bad sources
-        file) ends the run Failed with one line in its log, no traceback, and is raised to a direct caller."""
+        """Start the run, run its body, finish it, and return its report.
+
+        Any newsflow error (a ConfigError: bad parameters, a bad sources file; a StorageError: disk full,
+        a read-only or damaged database) is recorded in the run's ``runs`` row where that can still be
+        written, logged in one line with no traceback, ends the run Failed, and is raised to a direct
+        caller.  A signal (SIGINT, SIGTERM) marks the row ``cancelled``; see ``flows/interrupts.py``.
+        """
         try:
+            self.start()
             with self.running():
                 body()
-        except ConfigError as error:
+            return self.finish()
+        except NewsflowError as error:
+            self.fail(error)
             # Prefect makes a returned state the run's final state (and raises ``data`` to a direct caller);
             # raised, the error would be logged with its traceback, and again as the run's final state.  A
             # deployment's run still ends in Prefect's engine raising it, with a traceback: that one is dropped
-            _quiet_engine_for_user_errors()
+            _quiet_engine_for_newsflow_errors()
             return cast(IngestReport, Failed(message=str(error), data=error))
-        return self.finish()
+        except BaseException as stop:
+            signum = signal_of(stop)
+            if signum is None:
+                raise
+            self.end("cancelled", f"interrupted by {signal.Signals(signum).name}")
+            run_cancelled(signum, self.run_id)
+            raise
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """The body of a flow run: an infrastructure error is recorded before it propagates, and an error
-        gives the database file and the writer slot back (a body that ends well leaves them to ``finish``,
-        which writes next); the extraction workers stop unless another run of this process still uses them."""
+        """The body of a flow run: an error gives the database file and the writer slot back (a body that
+        ends well leaves them to ``finish``, which writes next); the extraction workers stop unless another
+        run of this process still uses them."""
         try:
             with workers_for_run():
                 yield
-        except NewsflowError as error:
-            self.fail(error)
-            raise
         except BaseException:
             self.writer.release()
             raise
@@ -262,16 +278,21 @@ class RunBook:
     def fail(self, error: NewsflowError) -> None:
         """Record why the run stopped (best effort: the database may be what failed)."""
         self.logger.error("run failed: %s", error)
+        self.end("failed", str(error))
+
+    def end(self, status: str, reason: str) -> None:
+        """Record the run's end as ``status`` for ``reason``, if the database can still be written; a
+        cancelled run waits for the file only briefly (the next run marks it crashed otherwise)."""
         self.writer.release()
         stop_clock(self.run_id)
+        wait = CANCEL_RECORD_SECONDS if status == "cancelled" else 30.0
         try:
-            with single_writer(self.db, timeout_seconds=30):
+            with single_writer(self.db, timeout_seconds=wait):
                 record_run(self.db, RunRecord(
-                    self.run_id, self.flow, self.started, "failed", self.parameters, datetime.now(UTC),
-                    error=str(error),
-                ))  # fmt: skip
+                    self.run_id, self.flow, self.started, status, self.parameters, datetime.now(UTC), error=reason,
+                ), wait_seconds=wait)  # fmt: skip
         except NewsflowError as second:
-            self.logger.error("could not record the failure in the runs table either: %s", second)
+            self.logger.error("could not record the run's end (%s) in the runs table either: %s", status, second)
 
     def _artifacts(self, report: IngestReport) -> None:
         rows = [_row(s) for s in self.sources]

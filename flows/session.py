@@ -13,12 +13,21 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from flows.fetcher import Fetcher, FetchPolicy
+from flows.interrupts import wait_for
 
 T = TypeVar("T")
+
+
+#: Seconds closing a session waits for its connection pools and loop (a cancelled run must not hang here).
+CLOSE_SECONDS = 5.0
+
+
+class SessionClosed(RuntimeError):
+    """A fetch was asked of a session its run has already closed (the run is ending)."""
 
 
 class FetchSession:
@@ -30,10 +39,28 @@ class FetchSession:
         self._thread.start()
         self._fetchers: dict[FetchPolicy, Fetcher] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the session's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        """Run a coroutine on the session's loop and wait for its result.
+
+        The wait ends early when the run is cancelled by a signal (``Interrupted``) or the session is
+        closed under it (``SessionClosed``): a thread must never wait on a loop that no longer runs.
+        """
+        if self._closed:
+            coro.close()
+            raise SessionClosed("the run's fetch session is closed")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+        def cancel() -> None:
+            if not self._loop.is_closed():  # cancelling schedules a call on the loop
+                future.cancel()
+
+        return wait_for(future, stop=self._raise_if_closed, cancel=cancel)
+
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise SessionClosed("the run's fetch session was closed while a fetch waited")
 
     def fetcher(self, policy: FetchPolicy) -> Fetcher:
         """The run's fetcher for ``policy`` (each source's politeness and network allowances)."""
@@ -47,11 +74,18 @@ class FetchSession:
             return self._fetchers[policy]
 
     def close(self) -> None:
-        for fetcher in self._fetchers.values():
-            self.run(fetcher.__aexit__(None, None, None))
+        closing = [
+            asyncio.run_coroutine_threadsafe(fetcher.__aexit__(None, None, None), self._loop)
+            for fetcher in self._fetchers.values()
+        ]
+        self._closed = True
+        for future in closing:
+            with suppress(Exception):
+                future.result(timeout=CLOSE_SECONDS)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
+        self._thread.join(timeout=CLOSE_SECONDS)
+        if not self._thread.is_alive():
+            self._loop.close()
 
 
 _sessions: dict[str, FetchSession] = {}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from extractors.errors import ConfigError
 from flows.extraction_pool import default_workers, start_fork_server
+from flows.interrupts import ending_on_signals, start_watchdog
 
 DEFAULT_USER_AGENT = "newsflow/0.1 (+https://github.com/newsflow/newsflow; news archiving bot)"
 
@@ -40,6 +42,9 @@ def command_line_run(extracts: bool = False) -> Iterator[None]:
     mostly 304s that start no worker (with it: ~0.1 s slower in four alternating pairs, 67 MB more).
     A served process keeps its fork server from one run to the next.
 
+    SIGINT and SIGTERM end the run (``flows/interrupts.py``), and a watchdog process stops the command's
+    children if the command is killed.
+
     Prefect 3.9 joins a sync flow run's heartbeat thread when the run ends, and that thread sleeps in
     one-second steps, so every run ends on a whole second after it started: 0-1 s more per command
     (on a 2,000-page rerun of 304s, 3.1 s instead of 2.5-2.9 s).  Heartbeats serve Prefect's zombie
@@ -49,18 +54,37 @@ def command_line_run(extracts: bool = False) -> Iterator[None]:
     """
     from prefect.context import SettingsContext, get_settings_context
 
-    if extracts:
-        start_fork_server(load_settings().workers())
-    context = get_settings_context()
-    current = context.settings
-    if "heartbeat_frequency" in current.flows.model_fields_set:
-        yield
-        return
-    # a copy with the one field changed, as temporary_settings would make it, without its ~30 ms of
-    # reading every settings source again (a rerun of 304s takes ~2 s)
-    flows = current.flows.model_copy(update={"heartbeat_frequency": None})
-    with SettingsContext(profile=context.profile, settings=current.model_copy(update={"flows": flows})):
-        yield
+    with ending_on_signals():
+        start_watchdog()  # before any child: the fork server, its workers, a temporary Prefect server
+        if extracts:
+            start_fork_server(load_settings().workers())
+        context = get_settings_context()
+        current = context.settings
+        if "heartbeat_frequency" in current.flows.model_fields_set:
+            yield
+            return
+        # a copy with the one field changed, as temporary_settings would make it, without its ~30 ms of
+        # reading every settings source again (a rerun of 304s takes ~2 s)
+        flows = current.flows.model_copy(update={"heartbeat_frequency": None})
+        with SettingsContext(profile=context.profile, settings=current.model_copy(update={"flows": flows})):
+            yield
+
+
+def checked_timezone(value: str) -> str:
+    """``value`` if it names an IANA time zone, else ValueError."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+def checked_user_agent(value: str) -> str:
+    """``value`` if it can be sent as a User-Agent header, else ValueError: one line of printable ASCII
+    (a newline would make every request fail, and be read as a robots.txt refusal)."""
+    if not value.strip() or not value.isascii() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"a User-Agent must be one line of printable ASCII text, not {value!r}")
+    return value
 
 
 class Settings(BaseSettings):
@@ -90,6 +114,16 @@ class Settings(BaseSettings):
         "", description="Comma-separated CIDR networks that may be fetched although not public (e.g. 127.0.0.0/8)."
     )
     sources: str | None = Field(None, description="Path of the sources.toml file.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return checked_timezone(value)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, value: str) -> str:
+        return checked_user_agent(value)
 
     @field_validator("allowed_private_networks")
     @classmethod

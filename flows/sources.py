@@ -11,20 +11,22 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import string
 import tomllib
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from extractors import ExtractOptions
 from extractors.errors import ConfigError
-from extractors.urls import is_http_url
+from extractors.urls import url_problem
 from flows.fetcher import FetchPolicy
+from flows.settings import checked_timezone, checked_user_agent
 
 MAX_ARCHIVE_PAGES = 400
+ARCHIVE_PLACEHOLDERS = frozenset({"yyyy", "mm", "dd"})
 
 
 class Source(BaseModel):
@@ -62,8 +64,21 @@ class Source(BaseModel):
     @classmethod
     def _archive_patterns(cls, values: list[str]) -> list[str]:
         for value in values:
-            if "{yyyy}" not in value or not is_http_url(value.format(yyyy="2026", mm="01", dd="01")):
+            try:
+                fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+            except ValueError as exc:
+                raise ValueError(f"an archive URL with a broken placeholder {value!r}: {exc}") from exc
+            unknown = sorted(fields - ARCHIVE_PLACEHOLDERS)
+            if unknown:
+                raise ValueError(
+                    f"unknown placeholder {', '.join('{' + n + '}' for n in unknown)} in archive URL {value!r} "
+                    "(it may use {yyyy}, {mm} and {dd})"
+                )
+            if "yyyy" not in fields:
                 raise ValueError(f"an archive URL needs {{yyyy}} (and may use {{mm}}, {{dd}}): {value!r}")
+            problem = url_problem(value.format(yyyy="2026", mm="01", dd="01"))
+            if problem:
+                raise ValueError(f"archive URL {value!r}: {problem}")
         return values
 
     def archive_pages(self, since: date, until: date) -> list[tuple[str, date]]:
@@ -81,8 +96,9 @@ class Source(BaseModel):
     @classmethod
     def _http_urls(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not is_http_url(value):
-                raise ValueError(f"not an absolute http(s) URL: {value!r}")
+            problem = url_problem(value)
+            if problem:
+                raise ValueError(f"not a URL newsflow can fetch: {value!r}: {problem}")
         return values
 
     @field_validator("include", "exclude")
@@ -95,14 +111,15 @@ class Source(BaseModel):
                 raise ValueError(f"not a valid regular expression {value!r}: {exc}") from exc
         return values
 
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, value: str | None) -> str | None:
+        return None if value is None else checked_user_agent(value)
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
+        return checked_timezone(value)
 
     @field_validator("allowed_private_networks")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -9,9 +10,10 @@ from typing import Literal
 
 import duckdb
 
-from extractors.errors import InvalidURL, StorageError
+from extractors.errors import InvalidURL, StorageError, UnsafeOutput
 from extractors.urls import normalize_url, url_key
-from storage.connection import read_connection
+from storage.connection import first_line, read_connection, sandboxed_connection
+from storage.page_files import directory as pages_directory
 from storage.search import IndexState, index_state
 
 
@@ -22,12 +24,12 @@ class QueryResult:
 
 
 def run_query(db_path: str | Path, sql: str) -> QueryResult:
-    """Run one SQL statement on a read-only connection."""
-    with read_connection(db_path) as con:
+    """Run SQL from a person on a sandboxed read-only connection: it reads the database and nothing else."""
+    with sandboxed_connection(db_path) as con:
         try:
             cursor = con.execute(sql)
         except duckdb.Error as exc:
-            raise StorageError(str(db_path), f"query failed: {exc}") from exc
+            raise StorageError(str(db_path), f"query failed: {first_line(exc)}") from exc
         columns = tuple(d[0] for d in cursor.description or ())
         rows = tuple(tuple(r) for r in cursor.fetchall()) if columns else ()
     return QueryResult(columns, rows)
@@ -39,6 +41,23 @@ _COPY_OPTIONS = {"parquet": "FORMAT parquet, COMPRESSION zstd", "jsonl": "FORMAT
 
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def database_files(db_path: str | Path) -> tuple[Path, ...]:
+    """The files that make up the database: the file, its WAL, its writer lock and its page-body folder."""
+    db = Path(db_path).resolve()
+    return db, db.with_name(db.name + ".wal"), db.with_name(db.name + ".lock"), pages_directory(db)
+
+
+def check_output(db_path: str | Path, out: str | Path) -> None:
+    """Raise UnsafeOutput if writing ``out`` would overwrite a file of the database (symlinks followed)."""
+    target = Path(out).resolve()
+    for part in database_files(db_path):
+        same = target == part or part in target.parents
+        if not same and target.exists() and part.exists():
+            same = os.path.samefile(target, part)  # a hard link
+        if same:
+            raise UnsafeOutput(str(out), f"refusing to write over the database's own file {part}")
 
 
 def export_articles(
@@ -61,12 +80,13 @@ def export_articles(
     if language:
         conditions.append(f"language = {_literal(language)}")
     selection = f"SELECT * FROM articles WHERE {' AND '.join(conditions)} ORDER BY published_at NULLS LAST, url_key"
+    check_output(db_path, out)
     with read_connection(db_path) as con:
         try:
             con.execute(f"COPY ({selection}) TO {_literal(str(out))} ({_COPY_OPTIONS[fmt]})")
             counted = con.execute(f"SELECT count(*) FROM ({selection})").fetchone()
         except duckdb.Error as exc:
-            raise StorageError(str(db_path), f"export failed: {exc}") from exc
+            raise StorageError(str(db_path), f"export failed: {first_line(exc)}") from exc
     return int(counted[0]) if counted else 0
 
 

@@ -30,8 +30,8 @@ INDEX_SCHEMA = "fts_main_articles"
 _TERM = re.compile(r"\w+")
 
 
-def load_fts(con: duckdb.DuckDBPyConnection, db: str) -> None:
-    """Load the fts extension into ``con``: the packaged build first, then ``INSTALL fts``."""
+def load_fts(con: duckdb.DuckDBPyConnection, db: str, install: bool = True) -> None:
+    """Load the fts extension into ``con``: the packaged build first, then (if ``install``) ``INSTALL fts``."""
     problems = []
     try:
         import duckdb_ext
@@ -41,6 +41,8 @@ def load_fts(con: duckdb.DuckDBPyConnection, db: str) -> None:
         return
     except (ImportError, duckdb.Error) as exc:
         problems.append(f"packaged extension: {exc}")
+        if not install:
+            raise StorageError(db, f"DuckDB's fts extension is not available ({problems[0]})") from exc
     try:
         con.execute("SET autoinstall_known_extensions = true")
         con.execute("INSTALL fts")

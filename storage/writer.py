@@ -624,9 +624,9 @@ class RunRecord:
     pid: int | None = None
 
 
-def record_run(db_path: str | Path, run: RunRecord) -> None:
-    """Insert or update the ``runs`` row of one flow run."""
-    with write_connection(db_path) as con:
+def record_run(db_path: str | Path, run: RunRecord, wait_seconds: float = 120.0) -> None:
+    """Insert or update the ``runs`` row of one flow run (waiting up to ``wait_seconds`` for the file)."""
+    with write_connection(db_path, wait_seconds) as con:
         con.execute(
             """
             INSERT INTO runs (run_id, flow, started_at, finished_at, status, requested, fetched, new, updated,

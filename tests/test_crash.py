@@ -99,6 +99,17 @@ def _ingest(tmp_path: Path, site: str, db: Path) -> subprocess.Popen[str]:
     )
 
 
+def _ingest_until_served(tmp_path: Path, site: str, db: Path, pages: int) -> subprocess.Popen[str]:
+    """An ingest run, returned once the site has served ``pages`` article pages (it is still running)."""
+    SlowSite.served = 0
+    run = _ingest(tmp_path, site, db)
+    deadline = time.monotonic() + 240
+    while SlowSite.served < pages and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert run.poll() is None, "the run ended too soon: make the site slower"
+    return run
+
+
 def _finish(process: subprocess.Popen[str]) -> None:
     out, _ = process.communicate(timeout=300)
     assert process.returncode == 0, out
@@ -141,12 +152,7 @@ def test_sigkill_mid_run_then_rerun_equals_a_clean_run(tmp_path: Path, slow_site
     assert len(clean["articles"]) == ARTICLES
 
     crashed_db = tmp_path / "crashed.duckdb"
-    SlowSite.served = 0
-    victim = _ingest(tmp_path / "crashed", slow_site, crashed_db)
-    deadline = time.monotonic() + 240
-    while SlowSite.served < kill_after and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert victim.poll() is None, "the run ended before the kill: make the site slower"
+    victim = _ingest_until_served(tmp_path / "crashed", slow_site, crashed_db, kill_after)
     _kill_tree(victim)
 
     # what the kill left is a readable database holding only whole batches
@@ -186,3 +192,38 @@ def test_only_runs_whose_process_is_gone_count_as_crashed(tmp_path: Path) -> Non
     finally:
         sleeping.kill()
         sleeping.wait()
+
+
+def test_ctrl_c_at_a_random_point_cancels_the_run_and_a_rerun_completes_it(tmp_path: Path, slow_site: str) -> None:
+    """SIGINT to the whole process group (a terminal's Ctrl-C) while batches are fetched, extracted and
+    committed: exit 130 within seconds, the run recorded as cancelled, no process left; the rerun lands
+    the rest exactly once."""
+    seed = int(os.environ.get("NEWSFLOW_CRASH_SEED", time.time_ns() % 100_000))
+    print(f"NEWSFLOW_CRASH_SEED={seed}")
+    stop_after = random.Random(seed).randint(6, ARTICLES - 6)
+    db = tmp_path / "news.duckdb"
+    run = _ingest_until_served(tmp_path / "run", slow_site, db, stop_after)
+    signalled = time.monotonic()
+    os.killpg(run.pid, signal.SIGINT)
+    out, _ = run.communicate(timeout=60)
+    assert time.monotonic() - signalled < 20, out
+    assert run.returncode == 130, out
+    assert "Traceback" not in out, out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _group_alive(run.pid):
+        time.sleep(0.2)
+    assert not _group_alive(run.pid)
+    with duckdb.connect(str(db), read_only=True) as con:
+        runs = con.execute("SELECT status, error FROM runs").fetchall()
+    assert runs == [("cancelled", "interrupted by SIGINT")]
+    _finish(_ingest(tmp_path / "run", slow_site, db))
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT url_key) FROM articles").fetchone() == (ARTICLES, ARTICLES)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
