@@ -17,7 +17,7 @@ import trafilatura
 from lxml.etree import LxmlError
 
 from extractors import metadata
-from extractors.body import extract_blocks, find_standfirst
+from extractors.body import Block, extract_blocks, find_standfirst
 from extractors.boilerplate import cut_related_blocks, prune_tree
 from extractors.budget import time_budget
 from extractors.dates import get_zone
@@ -26,12 +26,13 @@ from extractors.fingerprint import body_fingerprints
 from extractors.html import parse_html
 from extractors.language import detect_language
 from extractors.records import Article, FetchedPage, RelatedLink
+from extractors.safety import doubtful, fallback_wins, prose_chars
 from extractors.sites import rules_for
-from extractors.sites.rules import body_subtree, byline_text, drop_furniture, rule_time
+from extractors.sites.rules import SiteRules, body_subtree, byline_text, drop_furniture, rule_time
 from extractors.urls import url_key
 
 #: Bump when a change alters what the extractor returns for the same page.
-EXTRACTOR_REVISION = "3"
+EXTRACTOR_REVISION = "4"
 EXTRACTOR_VERSION = f"newsflow-{EXTRACTOR_REVISION}+trafilatura-{trafilatura.__version__}"
 
 
@@ -112,10 +113,17 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
 
     if rules is not None:
         tree = body_subtree(rules, tree)
+    page_prose = prose_chars(tree)  # before the bets below: what the safety net measures them against
     standfirst = find_standfirst(tree)
     related = cut_related_blocks(tree, canonical)
     prune_tree(tree)
     blocks = extract_blocks(tree, url, title, standfirst)
+    kept = sum(len(block.text) for block in blocks)
+    if doubtful(kept, page_prose):
+        # the cuts took too much on this page: the text with only the certain cuts, if it holds more
+        plain = _with_certain_cuts_only(html, url, header_charset, rules, title)
+        if fallback_wins(kept, sum(len(block.text) for block in plain)):
+            blocks, provenance["body_text"] = plain, "fallback"
     body_text = "\n\n".join(block.text for block in blocks)
     if not body_text.strip():
         raise NoArticleContent(url, "no article text found on the page")
@@ -148,6 +156,18 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         sketch=fingerprints.sketch if fingerprints else None,
     )
     return dataclasses.replace(article, content_hash=content_hash(article))
+
+
+def _with_certain_cuts_only(
+    html: bytes, url: str, header_charset: str | None, rules: SiteRules | None, title: str | None
+) -> list[Block]:
+    """The body from a fresh parse with only the cuts that are certain: the site's own rules and the
+    word-level block filters (no related-box, link-list or furniture-class cuts)."""
+    tree = parse_html(html, url, header_charset)
+    if rules is not None:
+        drop_furniture(rules, tree)
+        tree = body_subtree(rules, tree)
+    return extract_blocks(tree, url, title, find_standfirst(tree), full=True)
 
 
 def _unique_links(links: list[RelatedLink]) -> tuple[RelatedLink, ...]:

@@ -258,11 +258,14 @@ def _main_content(tree: lxml.html.HtmlElement, url: str, *, fast: bool) -> etree
     return body if isinstance(body, etree._Element) else None
 
 
-def extract_blocks(tree: lxml.html.HtmlElement, url: str, title: str | None, standfirst: str | None) -> list[Block]:
-    """Main-text blocks of an already pruned tree, boilerplate blocks removed."""
+def extract_blocks(
+    tree: lxml.html.HtmlElement, url: str, title: str | None, standfirst: str | None, *, full: bool = False
+) -> list[Block]:
+    """Main-text blocks of an already pruned tree, boilerplate blocks removed; ``full``: always with
+    trafilatura's comparison against its readability and jusText fallbacks (the safety net's pass)."""
     headings = _subheadings(tree)
     _drop_what_trafilatura_drops(tree)
-    body = _main_content(tree, url, fast=True)
+    body = None if full else _main_content(tree, url, fast=True)
     if body is None or sum(len(piece) for piece in body.itertext()) < _FALLBACK_BELOW_CHARS:
         # trafilatura's own pass found little: let it compare with its readability/jusText fallbacks,
         # which cost about a third of its time and change the result on a few pages in a hundred

@@ -369,8 +369,21 @@ def unwrap_layout_tables(tree: lxml.html.HtmlElement) -> None:
                 element.attrib.pop(name, None)
 
 
+def _unwrap_swallowing_controls(tree: lxml.html.HtmlElement) -> None:
+    """A button or select that holds paragraphs or headings is markup the parser nested wrongly (an
+    unclosed ``<button>`` swallows the rest of the page): keep its content, drop only the element."""
+    swallowing = [
+        element
+        for element in tree.iter("button", "select")
+        if next(element.iter("p", "h1", "h2", "h3", "article", "main"), None) is not None
+    ]
+    for element in swallowing:
+        element.tag = "div"
+
+
 def prune_tree(tree: lxml.html.HtmlElement) -> None:
     """Remove page furniture that is identifiable from markup alone."""
+    _unwrap_swallowing_controls(tree)
     etree.strip_elements(tree, *_ALWAYS_DROP_TAGS, with_tail=False)
     unwrap_layout_tables(tree)
     body = tree.find("body")

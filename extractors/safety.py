@@ -1,0 +1,69 @@
+"""The safety net under newsflow's cuts.
+
+The cuts newsflow makes before and after trafilatura (related boxes, link lists, furniture classes,
+calls to action) are bets on a page's layout.  On a template they were not written for, a bet can
+take the article with it: a body that is only the page's "Skip to content" link, a listicle whose
+item sections read as "more stories".  So every bet is bounded:
+
+* ``prose_chars`` measures, before any cut, how much sentence-bearing text the page holds in its
+  paragraphs and prose list items (link text and navigation left out);
+* when the cleaned body keeps less than ``DOUBT_SHARE`` of that (or is a scrap under
+  ``SCRAP_CHARS`` on a page with more), the body is *doubtful*;
+* a doubtful body is extracted again from a fresh parse with only the certain cuts (a site's own
+  rules, the word-level block filters trafilatura's output goes through anyway), and that text wins
+  when the doubtful body is under ``KEEP_SHARE`` of it.  ``provenance["body_text"]`` then says
+  ``fallback``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import lxml.html
+
+from extractors.html import in_body
+
+#: A cleaned body under this share of the page's prose is doubtful.
+DOUBT_SHARE = 0.3
+#: The fallback wins when the doubtful body is under this share of the fallback's text.
+KEEP_SHARE = 0.4
+#: A body this short on a page with several times more prose is a scrap (a skip link, a title alone).
+SCRAP_CHARS = 200
+#: Non-link characters a paragraph or list item needs to count as prose.
+PROSE_MIN_CHARS = 30
+# not "form" (ASP.NET pages wrap the whole page in one), nor "header"/"footer" (an unclosed one holds the
+# rest of the page): few paragraphs sit in them, and counting them only makes the net a little more cautious
+_NAVIGATION = frozenset(("nav", "menu"))
+_SENTENCE = re.compile(r"\w[^.!?。！？]{10,}[.!?。！？]")
+
+
+def _own_text(element: lxml.html.HtmlElement) -> int:
+    """Characters of the element's text outside links."""
+    total = len(" ".join(element.text_content().split()))
+    linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
+    return total - linked
+
+
+def prose_chars(tree: lxml.html.HtmlElement) -> int:
+    """Sentence-bearing text of the page's paragraphs and prose list items, outside navigation."""
+    total = 0
+    for element in in_body(tree, "p", "li"):
+        if any(ancestor.tag in _NAVIGATION for ancestor in element.iterancestors()):
+            continue
+        if element.tag == "li" and element.find(".//p") is not None:
+            continue  # its paragraphs count themselves
+        own = _own_text(element)
+        if own >= PROSE_MIN_CHARS and _SENTENCE.search(element.text_content()):
+            total += own
+    return total
+
+
+def doubtful(body_chars: int, page_prose: int) -> bool:
+    """Whether a cleaned body of ``body_chars`` looks cut too far on a page with ``page_prose``."""
+    if body_chars < DOUBT_SHARE * page_prose:
+        return True
+    return body_chars < SCRAP_CHARS and page_prose >= 3 * SCRAP_CHARS
+
+
+def fallback_wins(body_chars: int, fallback_chars: int) -> bool:
+    return body_chars < KEEP_SHARE * fallback_chars

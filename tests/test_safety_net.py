@@ -1,0 +1,73 @@
+"""The safety net under newsflow's cuts (extractors/safety.py), on pages written here in the shapes of
+the failures seen on the open web: a template whose markup swallows the article into a control, a
+listicle whose item sections look like related boxes, and an ordinary page where the cuts are right."""
+
+from __future__ import annotations
+
+import lxml.html
+
+from extractors import extract_html
+from extractors.safety import doubtful, fallback_wins, prose_chars
+
+URL = "https://www.example.org/guides/plants"
+
+
+def _paragraphs(topic: str, count: int) -> str:
+    return "".join(
+        f"<p>{topic} paragraph {i} says something long enough to be prose, with a full sentence in it. "
+        f"It goes on with a second sentence about {topic} number {i}.</p>"
+        for i in range(count)
+    )
+
+
+def _page(body: str) -> bytes:
+    return f"<html><head><title>Low light plants</title></head><body>{body}</body></html>".encode()
+
+
+def test_an_unclosed_button_does_not_take_the_article_with_it() -> None:
+    page = _page(
+        '<a href="#main">Skip to content</a><div class="menu"><button class="open">Menu'
+        f"<article><h1>Low light plants</h1>{_paragraphs('plant', 12)}</article></div>"
+    )
+    article = extract_html(page, URL)
+    assert "plant paragraph 11" in article.body_text
+    assert "Skip to content" not in article.body_text
+
+
+def test_listicle_sections_cut_as_related_boxes_come_back_through_the_fallback() -> None:
+    items = "".join(
+        f'<div class="related-product"><h2>Plant {i}</h2>{_paragraphs(f"item{i}", 3)}</div>' for i in range(10)
+    )
+    page = _page(f"<article><h1>The 10 best plants</h1><p>Our picks, tested at home.</p>{items}</article>")
+    article = extract_html(page, URL)
+    assert dict(article.provenance).get("body_text") == "fallback"
+    for i in range(10):
+        assert f"item{i} paragraph 2" in article.body_text
+
+
+def test_an_ordinary_page_keeps_its_cuts() -> None:
+    related = '<div class="related-posts"><h3>More</h3><ul>' + "".join(
+        f'<li><a href="/s/{i}">Other story number {i} with a headline</a></li>' for i in range(6)
+    ) + "</ul></div>"
+    page = _page(f"<article><h1>Low light plants</h1>{_paragraphs('plant', 8)}{related}</article>")
+    article = extract_html(page, URL)
+    assert "body_text" not in dict(article.provenance)
+    assert "Other story number" not in article.body_text
+    assert "plant paragraph 7" in article.body_text
+
+
+def test_prose_counts_sentences_outside_navigation_and_links() -> None:
+    tree = lxml.html.fromstring(
+        "<html><body><nav><p>A navigation paragraph that is long and has a sentence in it.</p></nav>"
+        '<p><a href="/x">A paragraph that is only a link, long enough to count otherwise.</a></p>'
+        "<p>A real paragraph with enough words to be a sentence of prose.</p></body></html>"
+    )
+    assert prose_chars(tree) == len("A real paragraph with enough words to be a sentence of prose.")
+
+
+def test_doubt_and_fallback_thresholds() -> None:
+    assert doubtful(15, 9000)  # a skip link where the page has an article
+    assert doubtful(150, 700)  # a scrap
+    assert not doubtful(5000, 9000)
+    assert not doubtful(150, 300)  # a short page is allowed a short body
+    assert fallback_wins(1000, 9000) and not fallback_wins(8000, 9000)
