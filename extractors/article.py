@@ -6,6 +6,7 @@ No network, no Prefect, no database: bytes, a URL and options go in, an
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -20,7 +21,7 @@ from extractors import metadata
 from extractors.body import Block, extract_blocks, find_standfirst
 from extractors.boilerplate import cut_related_blocks, prune_tree
 from extractors.budget import time_budget
-from extractors.dates import get_zone
+from extractors.dates import get_zone, htmldate_day
 from extractors.errors import ExtractionError, NoArticleContent
 from extractors.fingerprint import body_fingerprints
 from extractors.html import parse_html
@@ -98,11 +99,19 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
             authors, provenance["authors"] = tuple(metadata.clean_author_names(byline)), "html"
         published, modified = rule_time(rules.published, tree, zone), rule_time(rules.modified, tree, zone)
         if published is not None:
-            times = dataclasses.replace(times, published=published, published_source="html")
+            times = dataclasses.replace(
+                times, published=published[0], published_source="html", published_has_time=published[1]
+            )
             provenance["published_at"] = "html"
         if modified is not None:
-            times = dataclasses.replace(times, modified=modified, modified_source="html")
+            times = dataclasses.replace(times, modified=modified[0], modified_source="html")
             provenance["modified_at"] = "html"
+    if times.published is None:
+        # nothing newsflow reads states the day: htmldate's searches (on a copy: they may alter the tree)
+        day = htmldate_day(copy.deepcopy(tree), url, zone)
+        if day is not None:
+            times = dataclasses.replace(times, published=day, published_source="htmldate", published_has_time=False)
+            provenance["published_at"] = "htmldate"
     section, provenance["section"] = metadata.section(signals)
     tags, provenance["tags"] = metadata.tags(signals)
     description, provenance["description"] = metadata.description(signals)
@@ -136,8 +145,8 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         url_key=url_key(canonical),
         title=title,
         authors=tuple(authors),
-        published_at=times.published,
-        modified_at=times.modified,
+        published_at=times.published.astimezone(UTC) if times.published else None,
+        modified_at=times.modified.astimezone(UTC) if times.modified else None,
         language=language,
         site_name=site,
         section=section,
@@ -154,6 +163,7 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         extractor_version=EXTRACTOR_VERSION,
         simhash=fingerprints.simhash if fingerprints else None,
         sketch=fingerprints.sketch if fingerprints else None,
+        published_local=times.published.isoformat() if times.published and times.published_has_time else None,
     )
     return dataclasses.replace(article, content_hash=content_hash(article))
 
@@ -183,6 +193,7 @@ def _unique_links(links: list[RelatedLink]) -> tuple[RelatedLink, ...]:
 # Not content: where the page was fetched from, how it was extracted, and what derives from the body.
 _NOT_CONTENT = (
     "url", "url_key", "content_hash", "extractor_version", "provenance", "word_count", "headings", "simhash",
+    "published_local",  # the same instant as published_at, in the page's offset
 )  # fmt: skip
 
 

@@ -5,7 +5,9 @@ library and dateutil; visible bylines in the languages we support
 ("Kamis, 21 Mei 2026 | 14:15 WIB", "04.03.2026, 18:42 Uhr",
 "4 mars 2026 à 18h42") go through one pattern with localised month
 names.  A value without a zone takes the source's zone.  Everything that
-leaves this module is an aware datetime in UTC, or None.
+leaves this module is an aware datetime in the offset the page wrote (or
+the source's zone), or None: callers convert to UTC, and the page's own
+day and offset stay readable (``Article.published_local``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import htmldate
+import lxml.html
 from dateutil import parser as dateutil_parser
 
 # Zone abbreviations that bylines use and dateutil does not know.
@@ -109,14 +113,12 @@ def get_zone(name: str | None) -> tzinfo:
         return UTC
 
 
-def _to_utc(value: datetime, default_zone: tzinfo) -> datetime:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=default_zone)
-    return value.astimezone(UTC)
+def _aware(value: datetime, default_zone: tzinfo) -> datetime:
+    return value.replace(tzinfo=default_zone) if value.tzinfo is None else value
 
 
 def parse_machine_date(text: str | None, default_zone: tzinfo = UTC) -> tuple[datetime, bool] | None:
-    """Parse an ISO 8601 / RFC 2822 value. Returns (utc, has_time) or None."""
+    """Parse an ISO 8601 / RFC 2822 value. Returns (aware datetime, has_time) or None."""
     if not text:
         return None
     raw = text.strip()
@@ -124,18 +126,18 @@ def parse_machine_date(text: str | None, default_zone: tzinfo = UTC) -> tuple[da
         return None
     has_time = bool(re.search(r"\d{1,2}:\d{2}", raw))
     try:
-        return _to_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")), default_zone), has_time
+        return _aware(datetime.fromisoformat(raw.replace("Z", "+00:00")), default_zone), has_time
     except ValueError:
         pass
     try:
-        return _to_utc(parsedate_to_datetime(raw), default_zone), has_time
+        return _aware(parsedate_to_datetime(raw), default_zone), has_time
     except (TypeError, ValueError, IndexError):
         pass
     try:
         parsed = dateutil_parser.parse(raw, tzinfos=ZONE_ABBREVIATIONS)
     except (ValueError, OverflowError, TypeError):
         return None
-    return _to_utc(parsed, default_zone), has_time
+    return _aware(parsed, default_zone), has_time
 
 
 def _build(match: re.Match[str], default_zone: tzinfo) -> tuple[datetime, bool] | None:
@@ -167,7 +169,7 @@ def _build(match: re.Match[str], default_zone: tzinfo) -> tuple[datetime, bool] 
         local = datetime(int(groups["year"]), month, int(groups["day"]), hour, minute, second, tzinfo=zone)
     except ValueError:
         return None
-    return local.astimezone(UTC), has_time
+    return local, has_time
 
 
 def find_visible_dates(text: str, default_zone: tzinfo = UTC) -> list[tuple[datetime, bool]]:
@@ -184,3 +186,25 @@ def find_visible_dates(text: str, default_zone: tzinfo = UTC) -> list[tuple[date
                 taken.append((start, end))
                 found.append((start, built))
     return [value for _, value in sorted(found, key=lambda item: item[0])]
+
+
+def htmldate_day(tree: lxml.html.HtmlElement, url: str, zone: tzinfo) -> datetime | None:
+    """The publication day htmldate finds on a page where newsflow's own reading found none: its quick
+    search first (URL, headers, known markup), then its extensive one (text patterns), whose bare
+    "January 1st" guesses (a copyright year) are refused.  Midnight of that day in ``zone``; htmldate
+    gives no time of day.  htmldate may alter the tree it reads: give it a copy."""
+    day = None
+    for extensive in (False, True):
+        try:
+            found = htmldate.find_date(tree, extensive_search=extensive, original_date=True, url=url)
+        except (ValueError, TypeError, OverflowError):  # htmldate's parsers on hostile values
+            found = None
+        if found and not (extensive and found.endswith("-01-01")):
+            day = found
+            break
+    if day is None:
+        return None
+    try:
+        return datetime.fromisoformat(day).replace(tzinfo=zone)
+    except ValueError:
+        return None

@@ -438,14 +438,20 @@ def _date_containers(tree: lxml.html.HtmlElement) -> Iterator[lxml.html.HtmlElem
 
 @dataclass(frozen=True)
 class Timestamps:
+    """Aware datetimes in the page's own offset (or the source's zone)."""
+
     published: datetime | None
     published_source: str | None
     modified: datetime | None
     modified_source: str | None
+    published_has_time: bool = False
+    """Whether the page gave the publication's time of day (else only its day)."""
 
 
 def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
     """Published and modified times. Each source is asked for each role on its own, never swapped."""
+
+    with_time: set[datetime] = set()
 
     def machine(values: list[tuple[object, str]]) -> tuple[datetime | None, str | None]:
         date_only: tuple[datetime | None, str | None] = (None, None)
@@ -454,6 +460,7 @@ def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
             if parsed is None:
                 continue
             if parsed[1]:
+                with_time.add(parsed[0])
                 return parsed[0], source
             if date_only[0] is None:
                 date_only = (parsed[0], source)
@@ -493,10 +500,12 @@ def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
                 modified = (found[0][0], "text")
                 continue
             published = (found[0][0], "text")
+            if found[0][1]:
+                with_time.add(found[0][0])
             if len(found) > 1 and modified[0] is None and _UPDATED_WORD.search(text):
                 modified = (found[1][0], "text")
             break
-    return Timestamps(published[0], published[1], modified[0], modified[1])
+    return Timestamps(published[0], published[1], modified[0], modified[1], published[0] in with_time)
 
 
 def paywalled(sig: PageSignals) -> Sourced:

@@ -136,6 +136,9 @@ class Article:
     """64-bit SimHash of the body's 3-word shingles (extractors/fingerprint.py); None for a very short body."""
     sketch: bytes | None = None
     """MinHash sketch of the same shingles (resemblance of near-duplicates); not part of the JSON view."""
+    published_local: str | None = None
+    """The publication time as the page states it, ISO-8601 with the page's own UTC offset (its own day);
+    None when the page gives no time of day."""
 
     def to_json_dict(self) -> dict[str, object]:
         """A JSON-ready view: ISO-8601 UTC timestamps ending in ``Z``, lists as lists."""
@@ -146,6 +149,7 @@ class Article:
             "title": self.title,
             "authors": list(self.authors),
             "published_at": iso_utc(self.published_at),
+            "published_local": self.published_local,
             "modified_at": iso_utc(self.modified_at),
             "language": self.language,
             "site_name": self.site_name,

@@ -302,6 +302,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DELETE FROM http_validators WHERE url IN (SELECT url FROM fetches WHERE stage = 'discover')",
         ),
     ),
+    Migration(
+        8,
+        "articles keep the publication time as the page states it, with its own UTC offset",
+        (
+            "ALTER TABLE articles ADD COLUMN published_local VARCHAR",
+            "COMMENT ON COLUMN articles.published_local IS 'ISO-8601 publication time with the page''s own UTC "
+            "offset (its own day); NULL when the page gives no time of day.'",
+            "COMMENT ON COLUMN articles.provenance IS 'JSON map field -> jsonld | meta | html | text | url | "
+            "htmldate; body_text -> fallback when the safety net replaced the cleaned body.'",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

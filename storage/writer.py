@@ -138,6 +138,7 @@ def _articles_table(
             "title": [a.title for a in arts],
             "authors": pa.array([list(a.authors) for a in arts], pa.list_(pa.string())),
             "published_at": pa.array([a.published_at for a in arts], _TS),
+            "published_local": pa.array([a.published_local for a in arts], pa.string()),
             "modified_at": pa.array([a.modified_at for a in arts], _TS),
             "language": [a.language for a in arts],
             "site_name": [a.site_name for a in arts],
@@ -170,6 +171,7 @@ _ARTICLE_COLUMNS = (
     "canonical_url", "url", "title", "authors", "published_at", "modified_at", "language", "site_name", "section",
     "tags", "description", "lead_image_url", "body_text", "headings", "related_links", "word_count", "is_paywalled",
     "provenance", "content_hash", "extractor_version", "page_sha256", "updated_at", "run_id", "simhash", "sketch",
+    "published_local",
 )  # fmt: skip
 _INSERTED = ("url_key", *_ARTICLE_COLUMNS, "first_seen_at", "source")
 

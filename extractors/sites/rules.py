@@ -75,15 +75,16 @@ def byline_text(rules: SiteRules, tree: lxml.html.HtmlElement) -> str | None:
     return " , ".join(t for t in texts if t) or None
 
 
-def rule_time(selector: str | None, tree: lxml.html.HtmlElement, zone: tzinfo) -> datetime | None:
-    """The first time found under ``selector``: a machine attribute first, then visible text."""
+def rule_time(selector: str | None, tree: lxml.html.HtmlElement, zone: tzinfo) -> tuple[datetime, bool] | None:
+    """The first time found under ``selector`` and whether it has a time of day: a machine attribute
+    first, then visible text."""
     if selector is None:
         return None
     for element in _select(tree, selector):
         machine = parse_machine_date(element.get("datetime") or element.get("content"), zone)
         if machine is not None:
-            return machine[0]
+            return machine
         found = find_visible_dates(" ".join(element.text_content().split()), zone)
         if found:
-            return found[0][0]
+            return found[0]
     return None

@@ -1,0 +1,60 @@
+"""Publication dates: the page's own offset kept (``published_local``), htmldate where newsflow's own
+reading finds nothing, and the column that stores it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from extractors import ExtractOptions, extract_html
+from extractors.records import FetchedPage
+from storage.writer import Extracted, store_batch
+
+BODY = "<p>" + "A sentence of plain article text that goes on for a while. " * 8 + "</p>"
+
+
+def _page(head: str, body: str = "") -> bytes:
+    document = f"<html><head><title>Story</title>{head}</head><body><article>{body}{BODY * 3}</article></body></html>"
+    return document.encode()
+
+
+def test_the_page_own_offset_and_day_are_kept() -> None:
+    ld = '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2026-05-12T06:30:00+07:00"}'
+    article = extract_html(_page(ld + "</script>"), "https://news.example/a")
+    assert article.published_at == datetime(2026, 5, 11, 23, 30, tzinfo=UTC)  # the day before, in UTC
+    assert article.published_local == "2026-05-12T06:30:00+07:00"
+    assert article.to_json_dict()["published_local"] == "2026-05-12T06:30:00+07:00"
+
+
+def test_a_time_without_zone_takes_the_source_zone_and_a_bare_day_has_no_local_time() -> None:
+    timed = extract_html(_page('<meta property="article:published_time" content="2026-05-12T06:30:00">'),
+                         "https://news.example/a", ExtractOptions(timezone="Asia/Jakarta"))  # fmt: skip
+    assert timed.published_local == "2026-05-12T06:30:00+07:00"
+    day = extract_html(_page('<meta property="article:published_time" content="2026-05-12">'), "https://news.example/a")
+    assert day.published_at is not None and day.published_local is None
+
+
+def test_htmldate_finds_the_day_where_no_markup_states_it() -> None:
+    article = extract_html(_page(""), "https://news.example/2025/03/14/a-story-with-its-day-in-the-path/")
+    assert article.published_at is not None and article.published_at.date().isoformat() == "2025-03-14"
+    assert dict(article.provenance)["published_at"] == "htmldate"
+    assert article.published_local is None
+
+
+def test_a_page_without_any_date_stays_undated() -> None:
+    article = extract_html(_page(""), "https://news.example/a-story")
+    assert article.published_at is None and "published_at" not in dict(article.provenance)
+
+
+def test_published_local_is_stored(tmp_path: Path) -> None:
+    ld = '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2026-05-12T06:30:00+07:00"}'
+    html = _page(ld + "</script>")
+    url = "https://news.example/a"
+    page = FetchedPage(url=url, final_url=url, status=200, headers=(), body=html, fetched_at=datetime.now(UTC))
+    article = extract_html(html, url)
+    db = tmp_path / "news.duckdb"
+    store_batch(db, "run", [page], [Extracted(page, article)], [])
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT published_local FROM articles").fetchone() == ("2026-05-12T06:30:00+07:00",)
