@@ -30,7 +30,7 @@ from extractors.records import Article, FetchedPage, RelatedLink
 from extractors.safety import doubtful, fallback_wins, prose_chars
 from extractors.sites import rules_for
 from extractors.sites.rules import SiteRules, body_subtree, byline_text, drop_furniture, rule_time
-from extractors.urls import url_key
+from extractors.urls import is_http_url, url_key
 
 #: Bump when a change alters what the extractor returns for the same page.
 EXTRACTOR_REVISION = "4"
@@ -142,7 +142,7 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
     article = Article(
         url=url,
         canonical_url=canonical,
-        url_key=url_key(canonical),
+        url_key=url_key(canonical) if is_http_url(canonical) else None,
         title=title,
         authors=tuple(authors),
         published_at=times.published.astimezone(UTC) if times.published else None,

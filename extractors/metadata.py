@@ -22,7 +22,7 @@ from lxml import etree
 from extractors.dates import find_visible_dates, parse_machine_date
 from extractors.errors import InvalidURL
 from extractors.html import in_body
-from extractors.urls import normalize_url
+from extractors.urls import is_http_url, normalize_url
 
 Sourced = tuple[Any, str | None]
 
@@ -161,6 +161,8 @@ def canonical_url(sig: PageSignals) -> Sourced:
                 return normalize_url(absolute), source
             except InvalidURL:
                 continue
+    if not is_http_url(sig.url):
+        return sig.url, "url"  # a local file (file://) that names no address of its own: it has no key
     return normalize_url(sig.url), "url"
 
 

@@ -109,8 +109,9 @@ class Article:
 
     url: str
     canonical_url: str
-    url_key: str
-    """Deduplication key: canonical URL with host/AMP variants folded."""
+    url_key: str | None
+    """Deduplication key: canonical URL with host/AMP variants folded; None for a local file that names
+    no http(s) address (such an article cannot be stored)."""
     title: str | None
     authors: tuple[str, ...]
     published_at: datetime | None

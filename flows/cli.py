@@ -321,6 +321,11 @@ def extract(
     url: Annotated[
         str | None, typer.Option("--url", help="The address a single local file was served at.", show_default=False)
     ] = None,
+    url_from: Annotated[
+        Path | None,
+        typer.Option("--url-from", help="TSV of 'input path<TAB>URL' lines: the addresses of local files.",
+                     show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (an array for several inputs).")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON object per input, in input order.")] = False,
     timezone: Annotated[str, typer.Option("--timezone", help="IANA zone for times given without one.")] = "UTC",
@@ -332,7 +337,7 @@ def extract(
     from extractors import ExtractOptions
     from extractors.urls import is_http_url
     from flows.fetcher import FetchPolicy
-    from flows.page_inputs import extract_inputs
+    from flows.page_inputs import extract_inputs, read_url_map
 
     if as_json and as_jsonl:
         _error("choose one of --json and --jsonl")
@@ -347,7 +352,10 @@ def extract(
         raise typer.Exit(2) from None
     try:
         settings = load_settings()
-        outcomes = extract_inputs(sources, url, FetchPolicy.from_settings(settings), ExtractOptions(timezone, language))
+        addresses = read_url_map(str(url_from)) if url_from else None
+        outcomes = extract_inputs(
+            sources, url, FetchPolicy.from_settings(settings), ExtractOptions(timezone, language), addresses
+        )
     except NewsflowError as error:
         raise _fail(error) from error
     if as_jsonl:

@@ -10,13 +10,13 @@ stops the others.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from extractors import ExtractOptions, extract_article
 from extractors.article import fetched_page_from_file
-from extractors.errors import FeedError, InvalidURL, NewsflowError, TooLarge, UnreadableFile
+from extractors.errors import ConfigError, FeedError, NewsflowError, TooLarge, UnreadableFile
 from extractors.records import Article, Failure, FetchedPage
 from extractors.urls import is_http_url
 from flows.fetcher import FetchPolicy, fetch_all
@@ -69,19 +69,38 @@ def _file_url(source: str) -> str:
 def _extract(source: str, page: FetchedPage, options: ExtractOptions) -> PageOutcome:
     try:
         return PageOutcome(source, article=extract_article(page, options))
-    except InvalidURL as error:
-        # from a local file without --url: the page names no canonical http(s) address either
-        reason = "the page names no canonical http(s) address; give it with --url"
-        failure = Failure.from_error("extract", InvalidURL(page.url, reason) if page.url.startswith("file:") else error)
-        return PageOutcome(source, failure=failure)
     except NewsflowError as error:
         return PageOutcome(source, failure=Failure.from_error("extract", error))
 
 
+def read_url_map(path: str) -> dict[str, str]:
+    """``--url-from``: a TSV file of ``input path <TAB> URL`` lines (blank lines and ``#`` comments
+    skipped); raises ConfigError naming the file and line of anything else."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the URL map: {getattr(error, 'strerror', None) or error}") from error
+    mapping: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not is_http_url(parts[1].strip()):
+            raise ConfigError(f"{path}, line {number}: expected 'input path<TAB>http(s) URL', got {line!r}")
+        mapping[parts[0].strip()] = parts[1].strip()
+    return mapping
+
+
 def extract_inputs(
-    sources: Sequence[str], url: str | None, policy: FetchPolicy, options: ExtractOptions
+    sources: Sequence[str],
+    url: str | None,
+    policy: FetchPolicy,
+    options: ExtractOptions,
+    urls: Mapping[str, str] | None = None,
 ) -> list[PageOutcome]:
-    """Extract every input, in input order. ``url`` is the address of a single local file."""
+    """Extract every input, in input order. ``url`` is the address of a single local file; ``urls`` maps
+    local inputs to their addresses (``--url-from``).  A local file with neither is addressed by its
+    ``<link rel=canonical>``, or else by its ``file://`` URL (its article then has no ``url_key``)."""
     outcomes: dict[int, PageOutcome] = {}
     remote = [(i, s) for i, s in enumerate(sources) if is_http_url(s)]
     for (index, source), result in zip(remote, fetch_all([s for _, s in remote], policy), strict=True):
@@ -93,7 +112,7 @@ def extract_inputs(
     for index, source in enumerate(sources):
         if index in outcomes:
             continue
-        address = url or _file_url(source)
+        address = url or (urls or {}).get(source) or _file_url(source)
         try:
             page = read_page_file(source, address, policy.max_bytes)
         except NewsflowError as error:

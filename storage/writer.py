@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from extractors.errors import StorageError
 from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_fingerprints, estimated_resemblance
 from extractors.records import Article, Attempt, DocumentRead, Failure, FetchedPage, NotModified
 from storage.connection import write_connection
@@ -41,6 +42,14 @@ class Extracted:
     page: FetchedPage
     article: Article
     packed: PackedHtml | None = None
+
+    @property
+    def key(self) -> str:
+        """The article's url_key; an article without one (a local file naming no http(s) address) cannot
+        be stored."""
+        if self.article.url_key is None:
+            raise StorageError(self.page.url, "the article has no http(s) address to be stored under")
+        return self.article.url_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +326,7 @@ def _sketches(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> dict[str, 
 
 def _classify(con: duckdb.DuckDBPyConnection, items: Sequence[Extracted]) -> dict[str, str]:
     """url_key -> 'new' | 'updated' | 'unchanged', judged against the stored rows."""
-    keys = _keys(con, "batch_keys", [i.article.url_key for i in items])
+    keys = _keys(con, "batch_keys", [i.key for i in items])
     existing = dict(
         con.execute(
             "SELECT url_key, content_hash || '|' || extractor_version FROM articles"
@@ -326,13 +335,13 @@ def _classify(con: duckdb.DuckDBPyConnection, items: Sequence[Extracted]) -> dic
     )
     verdict = {}
     for item in items:
-        stored = existing.get(item.article.url_key)
+        stored = existing.get(item.key)
         if stored is None:
-            verdict[item.article.url_key] = "new"
+            verdict[item.key] = "new"
         elif stored == f"{item.article.content_hash}|{item.article.extractor_version}":
-            verdict[item.article.url_key] = "unchanged"
+            verdict[item.key] = "unchanged"
         else:
-            verdict[item.article.url_key] = "updated"
+            verdict[item.key] = "updated"
     return verdict
 
 
@@ -340,7 +349,7 @@ def _latest_per_key(items: Sequence[Extracted]) -> list[Extracted]:
     # ON CONFLICT keeps the first of two rows with one key in a batch: dedup first, latest fetch wins
     latest: dict[str, Extracted] = {}
     for item in sorted(items, key=lambda i: i.page.fetched_at):
-        latest[item.article.url_key] = item
+        latest[item.key] = item
     return list(latest.values())
 
 
@@ -390,7 +399,7 @@ def fetch_rows(
         article = article_of.get(page.url)
         failure = failure_of.get(page.url)
         if article is not None:
-            final: tuple[str, str | None] = (verdict.get(article.url_key, "unchanged"), None)
+            final: tuple[str, str | None] = (verdict.get(article.url_key or "", "unchanged"), None)
         elif failure is not None:
             final = (failure.outcome, failure.reason)
         else:
@@ -507,7 +516,7 @@ def store_batch(
     ``record_fetches=False`` is for re-extraction from stored HTML: nothing was fetched.
     """
     items = _latest_per_key(extracted)
-    keys_by_url = {i.page.url: i.article.url_key for i in extracted}
+    keys_by_url = {i.page.url: i.key for i in extracted}
     ready = {i.page.url: i.packed for i in extracted if i.packed is not None}
     packed = _packed([*pages, *(i.page for i in items)], ready)
     with write_connection(db_path) as con, _bodies_before_commit() as bodies:
@@ -517,7 +526,7 @@ def store_batch(
         verdict = _classify(con, items) if items else {}
         if pages:
             bodies.append(_write_pages(con, db_path, pages, keys_by_url, run_id, packed))
-        changed = [i for i in items if verdict[i.article.url_key] != "unchanged"]
+        changed = [i for i in items if verdict[i.key] != "unchanged"]
         if changed:
             con.register("staged_articles", _articles_table(changed, run_id, now, source, packed))
             assignments = ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS)
@@ -530,14 +539,14 @@ def store_batch(
             _record_versions(con)
             con.unregister("staged_articles")
             _link_duplicates(
-                con, [i.article.url_key for i in changed], {k for k, outcome in verdict.items() if outcome == "new"}
+                con, [i.key for i in changed], {k for k, outcome in verdict.items() if outcome == "new"}
             )
         if record_fetches:
             _write_fetch_rows(con, fetch_rows(run_id, source, pages, extracted, failures, not_modified, verdict))
         # validators only for pages whose article is stored: a page that failed extraction is asked for in full again
         stored = {i.page.url for i in extracted}
         _write_validators(con, [p for p in pages if p.url in stored] + list(not_modified), now)
-    counts = [verdict[i.article.url_key] for i in items]
+    counts = [verdict[i.key] for i in items]
     return BatchCounts(
         new=counts.count("new"),
         updated=counts.count("updated"),

@@ -75,8 +75,28 @@ def test_extract_jsonl_batch_keeps_order_and_reports_each_failure(site: str, tmp
                                  "transient": False, "status": 404}  # fmt: skip
     assert lines[3]["canonical_url"] == load_expected("valley-courier-river")["canonical_url"]
     assert lines[4]["title"] and "error" not in lines[4]
-    assert "--url" in lines[5]["error"]["reason"]
+    # a page that names no address of its own is extracted all the same, under its file:// URL, with no key
+    assert lines[5]["url"] == no_canonical.resolve().as_uri() and lines[5]["url_key"] is None
+    assert "Plain words of a page without an address." in lines[5]["body_text"]
     assert lines[6]["error"]["outcome"] == "no_content"
+
+
+def test_extract_url_from_gives_a_batch_its_addresses(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.html"
+    bare.write_text("<html><body><article>" + "<p>Plain words of a page without an address.</p>" * 8
+                    + "</article></body></html>")  # fmt: skip
+    other = tmp_path / "other.html"
+    other.write_bytes(bare.read_bytes())
+    mapping = tmp_path / "urls.tsv"
+    mapping.write_text(f"# input\turl\n{bare}\thttps://news.example/a/b\n\n")
+    result = runner.invoke(app, ["extract", str(bare), str(other), "--url-from", str(mapping), "--jsonl"])
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["url"] == "https://news.example/a/b" and first["url_key"] == "https://news.example/a/b"
+    assert second["url"] == other.resolve().as_uri() and second["url_key"] is None
+    mapping.write_text(f"{bare} https://news.example/a/b\n")
+    broken = runner.invoke(app, ["extract", str(bare), "--url-from", str(mapping)])
+    assert broken.exit_code == 2 and "line 1" in broken.output
 
 
 def test_extract_refuses_a_gzip_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -292,3 +293,18 @@ def test_a_discovery_document_is_kept_only_when_every_entry_it_lists_is_dealt_wi
     newer = [read(feed, (URL, later), '"v2"')]
     assert store_discovery(db_path, "run-3", "s", [fetched(feed)], [], newer, "rules-a") == 0
     assert set(discovery_states(db_path, "s", "rules-a")) == {sitemap}
+
+
+def test_an_article_without_an_address_is_refused_by_storage(tmp_path: Path) -> None:
+    """A local file that names no http(s) address extracts (its url_key is None) but cannot be stored."""
+    from extractors import extract_html
+    from extractors.errors import StorageError
+    from extractors.records import FetchedPage
+    from storage.writer import Extracted, store_batch
+
+    html = b"<html><body><article>" + b"<p>Plain words of a page without an address, long enough.</p>" * 8
+    article = extract_html(html, "file:///tmp/bare.html")
+    assert article.url_key is None
+    page = FetchedPage("file:///tmp/bare.html", "file:///tmp/bare.html", 200, (), html, datetime.now(UTC))
+    with pytest.raises(StorageError, match="no http"):
+        store_batch(tmp_path / "news.duckdb", "run", [page], [Extracted(page, article)], [])
