@@ -106,6 +106,10 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         if modified is not None:
             times = dataclasses.replace(times, modified=modified[0], modified_source="html")
             provenance["modified_at"] = "html"
+    if not metadata.names_a_person(authors, site):
+        people = metadata.byline_people(tree, site)  # before any cut: bylines sit in headers and meta rows
+        if people:
+            authors, provenance["authors"] = people, "html"
     if times.published is None:
         # nothing newsflow reads states the day: htmldate's searches (on a copy: they may alter the tree)
         day = htmldate_day(copy.deepcopy(tree), url, zone)

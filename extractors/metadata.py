@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 import lxml.html
 from lxml import etree
+from trafilatura.metadata import extract_author as trafilatura_author
 
 from extractors.dates import find_visible_dates, parse_machine_date
 from extractors.errors import InvalidURL
@@ -389,6 +390,23 @@ def _people_first(names: list[str], site: str | None) -> tuple[str, ...]:
         n for n in unique if not _ORGANISATION.search(n) and (site is None or n.casefold() != site.casefold())
     )
     return people or unique
+
+
+def names_a_person(names: Sequence[str], site: str | None) -> bool:
+    """Whether any of ``names`` reads as a person's (not an organisation, not the site's name)."""
+    return any(not _ORGANISATION.search(n) and (site is None or n.casefold() != site.casefold()) for n in names)
+
+
+def byline_people(tree: lxml.html.HtmlElement, site: str | None) -> tuple[str, ...]:
+    """People named by trafilatura's byline search (its author XPaths over a copy of the page with its
+    comment, related and footer sections discarded): where JSON-LD, meta tags and newsflow's own byline
+    reading named nobody, or only an organisation.  At most four names: more is a list of everyone."""
+    found = trafilatura_author(tree)
+    if not found:
+        return ()
+    names = [n for part in found.split(";") for n in clean_author_names(part)]
+    people = [n for n in _unique(names) if names_a_person([n], site)]
+    return tuple(people) if 0 < len(people) <= 4 else ()
 
 
 def authors(sig: PageSignals, site: str | None = None) -> Sourced:

@@ -1,5 +1,5 @@
-"""Publication dates: the page's own offset kept (``published_local``), htmldate where newsflow's own
-reading finds nothing, and the column that stores it."""
+"""Metadata fallbacks: publication dates in the page's own offset (``published_local``), htmldate where
+newsflow's own reading finds no date, and trafilatura's byline search where it names no person."""
 
 from __future__ import annotations
 
@@ -58,3 +58,20 @@ def test_published_local_is_stored(tmp_path: Path) -> None:
     store_batch(db, "run", [page], [Extracted(page, article)], [])
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT published_local FROM articles").fetchone() == ("2026-05-12T06:30:00+07:00",)
+
+
+def _site_page(byline: str) -> bytes:
+    head = '<meta property="og:site_name" content="Example News"><meta name="author" content="Example News">'
+    return _page(head, f"<h1>Story</h1>{byline}")
+
+
+def test_a_byline_names_the_person_where_meta_gives_only_the_site() -> None:
+    article = extract_html(_site_page('<div class="author-info"><a rel="author" href="/authors/jd">Jane Doe</a></div>'),
+                           "https://news.example/a")  # fmt: skip
+    assert article.authors == ("Jane Doe",)
+    assert dict(article.provenance)["authors"] == "html"
+
+
+def test_the_site_name_stays_when_no_person_is_named() -> None:
+    article = extract_html(_site_page(""), "https://news.example/a")
+    assert article.authors == ("Example News",)
