@@ -280,9 +280,21 @@ def _unique(values: list[str]) -> tuple[str, ...]:
 
 
 def tags(sig: PageSignals) -> Sourced:
+    """The tags the page displays (``article:tag``, ``rel=tag`` links, links into its tag pages) before the
+    keywords it gives search engines (JSON-LD ``keywords``, ``news_keywords``/``keywords`` meta)."""
     values = sig.meta_all("article:tag") + sig.meta_all("og:article:tag")
     if values:
         return _unique(values), "meta"
+    # WordPress marks category links rel="category tag": those name the section, not a tag
+    tag_links = sig.tree.xpath(
+        '//a[contains(concat(" ", @rel, " "), " tag ")][not(contains(concat(" ", @rel, " "), " category "))]'
+    )
+    if not tag_links:
+        # no rel="tag": links into the site's tag or topic pages, outside sidebars and footers
+        tag_links = [a for a in _tag_page_links(sig.tree) if _outside_foreign(a)]
+    found = [t for t in (clean_text(a.text_content()) for a in tag_links) if t]
+    if found:
+        return _unique(found), "html"
     keywords = sig.ld("keywords")
     if isinstance(keywords, str):
         keywords = keywords.split(",")
@@ -294,16 +306,7 @@ def tags(sig: PageSignals) -> Sourced:
         raw = sig.meta(name)[0]
         if raw:
             return _unique([t for t in (clean_text(k) for k in re.split(r"[,;]", raw)) if t]), "meta"
-    # WordPress marks category links rel="category tag": those name the section, not a tag
-    tag_links = sig.tree.xpath(
-        '//a[contains(concat(" ", @rel, " "), " tag ")][not(contains(concat(" ", @rel, " "), " category "))]'
-    )
-    if not tag_links:
-        # no rel="tag": links into the site's tag or topic pages, outside sidebars and footers
-        tag_links = [a for a in _tag_page_links(sig.tree) if _outside_foreign(a)]
-    links = [clean_text(a.text_content()) for a in tag_links]
-    found = [t for t in links if t]
-    return (_unique(found), "html") if found else ((), None)
+    return (), None
 
 
 # links into the site's tag or topic pages (matched in Python: see _BYLINE_CLASS)
