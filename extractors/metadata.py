@@ -404,7 +404,10 @@ def byline_people(tree: lxml.html.HtmlElement, site: str | None) -> tuple[str, .
     """People named by trafilatura's byline search (its author XPaths over a copy of the page with its
     comment, related and footer sections discarded): where JSON-LD, meta tags and newsflow's own byline
     reading named nobody, or only an organisation.  At most four names: more is a list of everyone."""
-    found = trafilatura_author(tree)
+    try:
+        found = trafilatura_author(tree)
+    except Exception:  # noqa: BLE001 - its XPaths and cleaning on hostile markup: no names from it
+        return ()
     if not found:
         return ()
     names = [n for part in found.split(";") for n in clean_author_names(part)]
