@@ -197,7 +197,7 @@ def htmldate_day(tree: lxml.html.HtmlElement, url: str, zone: tzinfo) -> datetim
     for extensive in (False, True):
         try:
             found = htmldate.find_date(tree, extensive_search=extensive, original_date=True, url=url)
-        except Exception:  # noqa: BLE001 - htmldate on hostile markup (lxml asserts, bad values): no date
+        except Exception:
             found = None
         if found and not (extensive and found.endswith("-01-01")):
             day = found

@@ -406,7 +406,7 @@ def byline_people(tree: lxml.html.HtmlElement, site: str | None) -> tuple[str, .
     reading named nobody, or only an organisation.  At most four names: more is a list of everyone."""
     try:
         found = trafilatura_author(tree)
-    except Exception:  # noqa: BLE001 - its XPaths and cleaning on hostile markup: no names from it
+    except Exception:
         return ()
     if not found:
         return ()
