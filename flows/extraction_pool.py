@@ -26,6 +26,7 @@ import dataclasses
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -152,6 +153,9 @@ def _yield_to_the_flow() -> None:
     """
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
+    # a terminal's Ctrl-C reaches the whole process group: the flow cancels the run and stops the pool;
+    # a worker dying of it first would break the pool and log its traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _deadline(pages: int, options: ExtractOptions) -> float:
