@@ -33,7 +33,7 @@ from extractors.sites.rules import SiteRules, body_subtree, byline_text, drop_fu
 from extractors.urls import is_http_url, url_key
 
 #: Bump when a change alters what the extractor returns for the same page.
-EXTRACTOR_REVISION = "4"
+EXTRACTOR_REVISION = "5"
 EXTRACTOR_VERSION = f"newsflow-{EXTRACTOR_REVISION}+trafilatura-{trafilatura.__version__}"
 
 
@@ -135,7 +135,7 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
     if doubtful(kept, page_prose):
         # the cuts took too much on this page: the text with only the certain cuts, if it holds more
         plain = _with_certain_cuts_only(html, url, header_charset, rules, title)
-        if fallback_wins(kept, sum(len(block.text) for block in plain)):
+        if fallback_wins("\n".join(block.text for block in blocks), "\n".join(block.text for block in plain)):
             blocks, provenance["body_text"] = plain, "fallback"
     body_text = "\n\n".join(block.text for block in blocks)
     if not body_text.strip():

@@ -53,8 +53,9 @@ class Block:
     """A list whose every item opens with a link: headline teasers."""
 
 
-def _inline_text(element: etree._Element) -> tuple[str, int]:
-    """The element's text, line breaks kept, and how many characters of it are link text."""
+def _inline_text(element: etree._Element, *, nested_lists: bool = True) -> tuple[str, int]:
+    """The element's text, line breaks kept, and how many characters of it are link text; without
+    ``nested_lists``, the text of lists inside it is left out (a list item's sub-items are items too)."""
     parts: list[str] = []
     link_chars = 0
 
@@ -65,7 +66,7 @@ def _inline_text(element: etree._Element) -> tuple[str, int]:
             if in_link:
                 link_chars += len(node.text.strip())
         for child in node:
-            if child.tag == "lb":
+            if child.tag == "lb" or (child.tag == "list" and not nested_lists):
                 parts.append(_LINE_BREAK)
             elif child.tag != "graphic":
                 walk(child, in_link or child.tag == "ref")
@@ -102,7 +103,7 @@ def _blocks_from_body(body: etree._Element) -> list[Block]:
         if tag == "head":
             blocks.append(_block("h", [_inline_text(child)]))
         elif tag == "list":
-            items = [_inline_text(item) for item in child.iter("item")]
+            items = [_inline_text(item, nested_lists=False) for item in child.iter("item")]
             block = _block("list", [(f"- {text}", links) for text, links in items if text])
             led = len(items) >= 2 and all(_opens_with_link(item) for item in child.iter("item"))
             blocks.append(dataclasses.replace(block, link_led=led))

@@ -79,6 +79,7 @@ _TERM = re.compile(_TERM_PREFIX, re.IGNORECASE)
 # not "form": ASP.NET sites wrap the whole page in one; comment and newsletter forms go with their boxes
 _ALWAYS_DROP_TAGS = ("script", "style", "noscript", "textarea", "button", "select", "iframe", "template", "svg")
 _PROTECTED_TAGS = {"html", "body", "main", "article"}
+_CODE_TAGS = ("pre", "code")
 _MOST_OF_PAGE = 0.6
 # a cell holding a heading or several paragraphs is page layout, not data
 _LAYOUT_TABLES = (
@@ -399,8 +400,12 @@ def prune_tree(tree: lxml.html.HtmlElement) -> None:
             or "display:none" in (element.get("style") or "").replace(" ", "").lower()
         ):
             continue
-        if element.tag not in _PROTECTED_TAGS and element.get("itemprop") != "articleBody":
-            doomed.append(element)
+        if element.tag in _PROTECTED_TAGS or element.get("itemprop") == "articleBody":
+            continue
+        # a syntax highlighter's classes ("hljs-comment", "token comment") name code, not furniture
+        if element.tag in _CODE_TAGS or next(element.iterancestors(*_CODE_TAGS), None) is not None:
+            continue
+        doomed.append(element)
     # an ad label is a leaf holding the one word ("Advertisement", "Anzeige", "Iklan")
     for element in body.iter("ins", "small", "span", "div", "p"):
         text = element.text

@@ -174,6 +174,11 @@ def _build(match: re.Match[str], default_zone: tzinfo) -> tuple[datetime, bool] 
 
 def find_visible_dates(text: str, default_zone: tzinfo = UTC) -> list[tuple[datetime, bool]]:
     """Every date written in ``text`` (a byline, a dateline), in order of appearance."""
+    return [value for _, value in visible_date_spans(text, default_zone)]
+
+
+def visible_date_spans(text: str, default_zone: tzinfo = UTC) -> list[tuple[int, tuple[datetime, bool]]]:
+    """Every date written in ``text`` with the offset where it starts, in order of appearance."""
     found: list[tuple[int, tuple[datetime, bool]]] = []
     taken: list[tuple[int, int]] = []
     for pattern in (_ISO_LIKE, _DAY_MONTH_YEAR, _MONTH_DAY_YEAR, _NUMERIC):
@@ -185,7 +190,7 @@ def find_visible_dates(text: str, default_zone: tzinfo = UTC) -> list[tuple[date
             if built is not None and 1990 <= built[0].year <= 2100:
                 taken.append((start, end))
                 found.append((start, built))
-    return [value for _, value in sorted(found, key=lambda item: item[0])]
+    return sorted(found, key=lambda item: item[0])
 
 
 def htmldate_day(tree: lxml.html.HtmlElement, url: str, zone: tzinfo) -> datetime | None:

@@ -20,7 +20,7 @@ import lxml.html
 from lxml import etree
 from trafilatura.metadata import extract_author as trafilatura_author
 
-from extractors.dates import find_visible_dates, parse_machine_date
+from extractors.dates import find_visible_dates, parse_machine_date, visible_date_spans
 from extractors.errors import InvalidURL
 from extractors.html import in_body
 from extractors.urls import is_http_url, normalize_url
@@ -456,6 +456,89 @@ _UPDATED_WORD = re.compile(
 _DATE_CLASS = re.compile(r"date|time|posted|publish|byline|meta|tanggal|waktu|fecha|datum|data")
 
 
+# A date labelled as the update's ("Updated on", "Last updated:") or the original's ("Published", "Posted"),
+# read in the few words before it.
+_UPDATE_LABEL = re.compile(
+    r"(?:updated?|updates|modified|reviewed|aktualisiert|actualizado|atualizado|aggiornato|mis à jour|diperbarui|"
+    r"diperbaharui|bijgewerkt)\W*(?:on|am|le|el|em|il|pada)?\W*$",
+    re.IGNORECASE,
+)
+_PUBLISH_LABEL = re.compile(
+    r"(?:published|posted|veröffentlicht|publicado|publié|pubblicato|gepubliceerd|diterbitkan|dipublikasikan|"
+    r"terbit)\W*(?:on|am|le|el|em|il|pada)?\W*$",
+    re.IGNORECASE,
+)
+_HEADLINE_WINDOW = 400
+"""Characters of text after the headline read for its date: the dek, byline and date row, not the article."""
+_NOT_TEXT = {"script", "style", "noscript", "template", "svg", "button", "select"}
+
+
+def _foreign(element: lxml.html.HtmlElement) -> bool:
+    names = f"{element.get('class', '')} {element.get('id', '')}"
+    return element.tag in ("aside", "footer") or bool(_FOREIGN_CONTAINER.search(names))
+
+
+def _text_of(element: lxml.html.HtmlElement) -> Iterator[str]:
+    """The element's visible text in document order, leaving out scripts and foreign boxes (not its tail)."""
+    if not isinstance(element.tag, str) or element.tag in _NOT_TEXT or _foreign(element):
+        return
+    if element.text:
+        yield element.text
+    for child in element:
+        yield from _text_of(child)
+        if child.tail:
+            yield child.tail
+
+
+def _text_after(element: lxml.html.HtmlElement, limit: int) -> str:
+    """Up to ``limit`` characters of the visible text that follows ``element`` in the document."""
+    pieces: list[str] = []
+    size = 0
+
+    def add(text: str | None) -> bool:
+        nonlocal size
+        words = " ".join((text or "").split())
+        if words:
+            pieces.append(words)
+            size += len(words) + 1
+        return size >= limit
+
+    node: lxml.html.HtmlElement | None = element
+    while node is not None:
+        if add(node.tail):
+            break
+        for sibling in node.itersiblings():
+            if any(add(text) for text in _text_of(sibling)) or add(sibling.tail):
+                return " ".join(pieces)[:limit]
+        node = node.getparent()
+    return " ".join(pieces)[:limit]
+
+
+def headline_date(tree: lxml.html.HtmlElement, zone: tzinfo) -> tuple[datetime, bool] | None:
+    """The date the page displays with its headline (the date row under the ``<h1>``): the one labelled
+    as the publication's, else the first not labelled as an update's.  Readers see this date; machine
+    dates that disagree with it are often a template's (the day the page was built or re-saved)."""
+    for h1 in tree.iter("h1"):
+        if h1.text_content().strip() and _outside_foreign(h1):
+            break
+    else:
+        return None
+    text = _text_after(h1, _HEADLINE_WINDOW)
+    plain = None
+    for start, value in visible_date_spans(text, zone):
+        before = text[max(0, start - 30) : start]
+        if _PUBLISH_LABEL.search(before):
+            return value
+        if plain is None and not _UPDATE_LABEL.search(before):
+            plain = value
+    return plain
+
+
+def _same_numbers(a: datetime, b: datetime) -> bool:
+    """Whether two days are the same but for day and month read the other way round (03.04. vs 04.03.)."""
+    return a.year == b.year and a.month == b.day and a.day == b.month
+
+
 def _date_containers(tree: lxml.html.HtmlElement) -> Iterator[lxml.html.HtmlElement]:
     for element in tree.iter(etree.Element):
         if element.tag == "time" or (element.tag != "meta" and _DATE_CLASS.search(element.get("class") or "")):
@@ -513,6 +596,17 @@ def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
             published = machine(pub_times)
         if modified[0] is None:
             modified = machine(mod_times)
+
+    shown = headline_date(sig.tree, zone)
+    if shown is not None:
+        day = shown[0].date()
+        same_day = [t for t in (published[0], modified[0]) if t is not None and t.date() == day]
+        if same_day:
+            published = (same_day[0], published[1] if same_day[0] is published[0] else modified[1])
+        elif published[0] is None or not _same_numbers(published[0], shown[0]):
+            published = (shown[0], "text")
+            if shown[1]:
+                with_time.add(shown[0])
 
     if published[0] is None:
         for element in _date_containers(sig.tree):

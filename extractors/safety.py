@@ -18,6 +18,7 @@ item sections read as "more stories".  So every bet is bounded:
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import lxml.html
 
@@ -27,6 +28,8 @@ from extractors.html import in_body
 DOUBT_SHARE = 0.3
 #: The fallback wins when the doubtful body is under this share of the fallback's text.
 KEEP_SHARE = 0.4
+#: A doubtful body is elsewhere on the page when under this share of its words is in the fallback.
+ELSEWHERE_SHARE = 0.6
 #: A body this short on a page with several times more prose is a scrap (a skip link, a title alone).
 SCRAP_CHARS = 200
 #: Non-link characters a paragraph or list item needs to count as prose.
@@ -34,6 +37,10 @@ PROSE_MIN_CHARS = 30
 # not "form" (ASP.NET pages wrap the whole page in one), nor "header"/"footer" (an unclosed one holds the
 # rest of the page): few paragraphs sit in them, and counting them only makes the net a little more cautious
 _NAVIGATION = frozenset(("nav", "menu"))
+# Elements that make a <div> or <li> a container rather than a piece of prose.
+_BLOCKS = frozenset(("p", "div", "li", "ul", "ol", "table", "section", "article", "h1", "h2", "h3", "h4", "h5", "h6",
+                     "blockquote", "pre", "figure", "form", "header", "footer", "aside", "nav", "dl"))  # fmt: skip
+_WORD = re.compile(r"\w+")
 _SENTENCE = re.compile(r"\w[^.!?。！？]{10,}[.!?。！？]")
 
 
@@ -44,14 +51,23 @@ def _own_text(element: lxml.html.HtmlElement) -> int:
     return total - linked
 
 
+def _holds_blocks(element: lxml.html.HtmlElement) -> bool:
+    return any(isinstance(child.tag, str) and child.tag in _BLOCKS for child in element.iterdescendants())
+
+
 def prose_chars(tree: lxml.html.HtmlElement) -> int:
-    """Sentence-bearing text of the page's paragraphs and prose list items, outside navigation."""
+    """Sentence-bearing text of the page's paragraphs, prose list items and text-only ``<div>``s (templates
+    that write their articles in divs), outside navigation."""
     total = 0
-    for element in in_body(tree, "p", "li"):
+    for element in in_body(tree, "p", "li", "div"):
         if any(ancestor.tag in _NAVIGATION for ancestor in element.iterancestors()):
             continue
         if element.tag == "li" and element.find(".//p") is not None:
             continue  # its paragraphs count themselves
+        if element.tag == "div" and (
+            _holds_blocks(element) or any(ancestor.tag in ("p", "li") for ancestor in element.iterancestors())
+        ):
+            continue  # its inner blocks count themselves, or the paragraph or item that holds it counts it
         own = _own_text(element)
         if own >= PROSE_MIN_CHARS and _SENTENCE.search(element.text_content()):
             total += own
@@ -65,5 +81,14 @@ def doubtful(body_chars: int, page_prose: int) -> bool:
     return body_chars < SCRAP_CHARS and page_prose >= 3 * SCRAP_CHARS
 
 
-def fallback_wins(body_chars: int, fallback_chars: int) -> bool:
-    return body_chars < KEEP_SHARE * fallback_chars
+def fallback_wins(body: str, fallback: str) -> bool:
+    """Whether the text with only the certain cuts should replace a doubtful body: it holds much more,
+    or the body is mostly text the fallback does not hold (the cuts moved the extraction to another
+    part of the page, such as a testimonials wall beside a cut article)."""
+    if len(body) < KEEP_SHARE * len(fallback):
+        return True
+    if len(fallback) <= len(body):
+        return False
+    words = Counter(_WORD.findall(body.lower()))
+    shared = words & Counter(_WORD.findall(fallback.lower()))
+    return sum(shared.values()) < ELSEWHERE_SHARE * sum(words.values())

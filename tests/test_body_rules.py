@@ -112,6 +112,29 @@ def test_nothing_goes_early_when_every_paragraph_sits_in_what_trafilatura_drops(
     assert tree.find("head") is not None and len(tree.xpath("//aside|//footer")) == 2
 
 
+
+def test_a_nested_list_gives_each_item_once() -> None:
+    nested = (
+        "<ul><li>France<ul><li>Bordeaux: red blends from five grape varieties grown on the left bank.</li>"
+        "<li>Burgundy: pinot noir and chardonnay from small walled vineyards.</li></ul></li>"
+        "<li>Italy<ul><li>Tuscany: sangiovese from the hills around Florence and Siena.</li></ul></li></ul>"
+    )
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    body = extract_html(_page(f"<article>{paragraphs}{nested}</article>"), "https://gazette.example/wine").body_text
+    assert body.count("Bordeaux: red blends") == 1 and body.count("Tuscany: sangiovese") == 1
+    assert "- France\n" in body and "- Bordeaux: red blends" in body
+
+
+def test_code_keeps_the_lines_a_highlighter_marks_as_comments() -> None:
+    code = (
+        '<pre><code class="language-bash"><span class="hljs-comment"># initialise the repository</span>\n'
+        'git init\n<span class="token comment"># stage every change</span>\ngit add -A</code></pre>'
+    )
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    body = extract_html(_page(f"<article>{paragraphs}{code}</article>"), "https://gazette.example/git").body_text
+    assert "# initialise the repository" in body and "# stage every change" in body
+
+
 # the golden pages, and a page on which trafilatura retries in recall mode after weighing its first result
 # against the whole page's text (dropping anything that measure counts changes its result there)
 _TRAFILATURA_INPUTS = [*sorted(PAGES.glob("*/page.html")), PAGES.parent / "aeb" / "escalation.html.gz"]

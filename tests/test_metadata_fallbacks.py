@@ -75,3 +75,53 @@ def test_a_byline_names_the_person_where_meta_gives_only_the_site() -> None:
 def test_the_site_name_stays_when_no_person_is_named() -> None:
     article = extract_html(_site_page(""), "https://news.example/a")
     assert article.authors == ("Example News",)
+
+
+_TEMPLATE_LD = '<script type="application/ld+json">{"@type": "BlogPosting", "datePublished": "%s"}</script>'
+
+
+def _headline_page(published: str, under_headline: str, later: str = "") -> bytes:
+    return _page(_TEMPLATE_LD % published, f"<h1>Story</h1><p class='dek'>What it is about.</p>{under_headline}{later}")
+
+
+def _day(html: bytes) -> str | None:
+    article = extract_html(html, "https://news.example/a")
+    return article.published_at.date().isoformat() if article.published_at else None
+
+
+def test_the_date_shown_under_the_headline_wins_over_a_template_date() -> None:
+    html = _headline_page("2025-06-24", "<div class='meta'>Jane Doe <span>August 25, 2024</span></div>")
+    article = extract_html(html, "https://news.example/a")
+    assert article.published_at == datetime(2024, 8, 25, tzinfo=UTC)
+    assert dict(article.provenance)["published_at"] == "text" and article.published_local is None
+
+
+def test_the_published_label_wins_over_an_updated_one() -> None:
+    row = "<div>By Jane Doe, Updated Aug 21, 2025 · Published Apr 26, 2023</div>"
+    assert _day(_headline_page("2025-08-21", row)) == "2023-04-26"
+
+
+def test_an_update_shown_under_the_headline_does_not_replace_the_publication_day() -> None:
+    for label in ("Updated", "Last updated:", "Updated on", "Aktualisiert am"):
+        assert _day(_headline_page("2021-08-12T10:00:00+00:00", f"<div>{label} 22.02.2025</div>")) == "2021-08-12"
+
+
+def test_a_machine_time_on_the_shown_day_is_kept() -> None:
+    article = extract_html(_headline_page("2024-08-25T09:15:00-04:00", "<time>Aug 25, 2024</time>"), "https://x.example/a")
+    assert article.published_local == "2024-08-25T09:15:00-04:00"
+    assert dict(article.provenance)["published_at"] == "jsonld"
+
+
+def test_dates_in_boxes_and_far_below_the_headline_are_not_the_page_date() -> None:
+    related = "<div class='related-posts'><a href='/b'>Another story</a> <span>March 3, 2019</span></div>"
+    assert _day(_headline_page("2024-01-10", related)) == "2024-01-10"
+    far = "<p>" + "Words of the article itself. " * 30 + "It happened on May 5, 2001.</p>"
+    assert _day(_headline_page("2024-01-10", far)) == "2024-01-10"
+
+
+def test_a_day_and_month_read_the_other_way_round_keeps_the_machine_date() -> None:
+    assert _day(_headline_page("2024-09-10", "<div>By Jane Doe 09.10.2024</div>")) == "2024-09-10"
+
+
+def test_a_page_with_only_a_shown_date_gets_it() -> None:
+    assert _day(_page("", "<h1>Story</h1><div>Posted on 3 March 2026</div>")) == "2026-03-03"

@@ -70,4 +70,22 @@ def test_doubt_and_fallback_thresholds() -> None:
     assert doubtful(150, 700)  # a scrap
     assert not doubtful(5000, 9000)
     assert not doubtful(150, 300)  # a short page is allowed a short body
-    assert fallback_wins(1000, 9000) and not fallback_wins(8000, 9000)
+    article = "The article says one thing after another about plants and light. " * 120
+    assert fallback_wins(article[:1000], article) and not fallback_wins(article[:8000], article)
+
+
+def test_a_body_found_elsewhere_on_the_page_loses_to_the_fallback() -> None:
+    article = " ".join(f"Plant fact number {i} explains watering in shade." for i in range(150))
+    praise = " ".join(f"Reader {i} wrote that the newsletter is wonderful." for i in range(120))
+    assert fallback_wins(praise, article + " " + praise[:500])  # mostly words the fallback does not hold
+    assert not fallback_wins(article[:5000], article)  # the same text, a little shorter
+    assert not fallback_wins(praise, praise[:3000])  # the fallback holds less
+
+
+def test_prose_in_text_only_divs_counts() -> None:
+    sentence = "A line of the checklist that explains the service in a full sentence."
+    tree = lxml.html.fromstring(
+        f"<html><body><div class='card'><div class='name'>Coolant</div><div>{sentence}</div></div>"
+        f"<ul><li><div>{sentence}</div></li></ul><div><p>{sentence}</p></div></body></html>"
+    )
+    assert prose_chars(tree) == 3 * len(sentence)  # each once: the div, the list item, the paragraph
