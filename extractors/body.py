@@ -18,6 +18,7 @@ from lxml import etree
 from trafilatura.settings import MANUALLY_CLEANED, Extractor
 
 from extractors.boilerplate import is_boilerplate_block, strip_end_markers
+from extractors.headline import header_after, headline
 from extractors.html import in_body
 
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b]+")
@@ -31,6 +32,7 @@ _LEAD_TOKEN = re.compile(
 )
 
 
+_STANDFIRST_TAGS = frozenset(("p", "div", "h2"))
 _NOT_ARTICLE_ROOTS = frozenset(("nav", "header", "footer", "aside", "menu", "form"))
 
 
@@ -148,8 +150,15 @@ def _names_a_lead(names: str) -> bool:
 
 
 def find_standfirst(tree: lxml.html.HtmlElement) -> str | None:
-    """A lead paragraph set apart by class (``.lead``, ``.standfirst``…) or fully in bold."""
-    for element in in_body(tree, "p", "div", "h2"):
+    """A lead paragraph set apart by class (``.lead``, ``.standfirst``, ``.chapo``…) in the header under
+    the headline.  Anywhere else such classes name other things: the excerpts of story cards, the
+    summary of a sign-up form or a cart."""
+    h1 = headline(tree)
+    if h1 is None:
+        return None
+    for element, _ in header_after(h1):
+        if element is None or element.tag not in _STANDFIRST_TAGS:
+            continue
         if (element.get("class") is not None or element.get("id") is not None) and _names_a_lead(
             f"{element.get('class', '')} {element.get('id', '')}"
         ):

@@ -22,6 +22,7 @@ from trafilatura.metadata import extract_author as trafilatura_author
 
 from extractors.dates import find_visible_dates, parse_machine_date, visible_date_spans
 from extractors.errors import InvalidURL
+from extractors.headline import header_text, headline, outside_foreign
 from extractors.html import in_body
 from extractors.urls import is_http_url, normalize_url
 
@@ -33,11 +34,6 @@ ARTICLE_TYPES = {
     "scholarlyarticle", "techarticle", "report", "posting",
 }  # fmt: skip
 
-# Containers whose names must never be mistaken for the article's byline or date.
-_FOREIGN_CONTAINER = re.compile(
-    r"comment|respond|sidebar|widget|related|author-box|author-bio|about-author|footer|newsletter|popular|trending|recommend",
-    re.IGNORECASE,
-)
 _BYLINE_PREFIX = re.compile(
     r"^\s*(?:written\s+by|posted\s+by|reported\s+by|words\s+by|text(?:\s+by)?|by|von|oleh|penulis|reporter|"
     r"pewarta|wartawan|por|par|door|di|de|autor(?:a|in)?|author|auteur|texto|testo|redaksi)\s*[:\-–]?\s+",
@@ -135,14 +131,6 @@ def _absolute(url: object, base: str) -> str | None:
     if not isinstance(url, str) or not url.strip():
         return None
     return urljoin(base, url.strip())
-
-
-def _outside_foreign(element: lxml.html.HtmlElement) -> bool:
-    for ancestor in element.iterancestors():
-        names = f"{ancestor.get('class', '')} {ancestor.get('id', '')}"
-        if ancestor.tag in ("aside", "footer") or _FOREIGN_CONTAINER.search(names):
-            return False
-    return True
 
 
 def canonical_url(sig: PageSignals) -> Sourced:
@@ -244,7 +232,7 @@ def section(sig: PageSignals) -> Sourced:
                 return names[-2], "jsonld"
     for element in _section_links(sig.tree):
         name = clean_text(element.text_content())
-        if name and len(name) <= 40 and _outside_foreign(element):
+        if name and len(name) <= 40 and outside_foreign(element):
             return name, "html"
     return None, None
 
@@ -291,7 +279,7 @@ def tags(sig: PageSignals) -> Sourced:
     )
     if not tag_links:
         # no rel="tag": links into the site's tag or topic pages, outside sidebars and footers
-        tag_links = [a for a in _tag_page_links(sig.tree) if _outside_foreign(a)]
+        tag_links = [a for a in _tag_page_links(sig.tree) if outside_foreign(a)]
     found = [t for t in (clean_text(a.text_content()) for a in tag_links) if t]
     if found:
         return _unique(found), "html"
@@ -427,7 +415,7 @@ def authors(sig: PageSignals, site: str | None = None) -> Sourced:
         if names:
             return _people_first(names, site), "meta"
     for element in itertools.chain(_byline_elements(sig.tree), sig.tree.xpath(_BYLINE_TEXT_XPATH)):
-        if not _outside_foreign(element):
+        if not outside_foreign(element):
             continue
         names = clean_author_names(element.text_content())
         if names:
@@ -468,62 +456,14 @@ _PUBLISH_LABEL = re.compile(
     r"terbit)\W*(?:on|am|le|el|em|il|pada)?\W*$",
     re.IGNORECASE,
 )
-_HEADLINE_WINDOW = 400
-"""Characters of text after the headline read for its date: the dek, byline and date row, not the article."""
-_NOT_TEXT = {"script", "style", "noscript", "template", "svg", "button", "select"}
-
-
-def _foreign(element: lxml.html.HtmlElement) -> bool:
-    names = f"{element.get('class', '')} {element.get('id', '')}"
-    return element.tag in ("aside", "footer") or bool(_FOREIGN_CONTAINER.search(names))
-
-
-def _text_of(element: lxml.html.HtmlElement) -> Iterator[str]:
-    """The element's visible text in document order, leaving out scripts and foreign boxes (not its tail)."""
-    if not isinstance(element.tag, str) or element.tag in _NOT_TEXT or _foreign(element):
-        return
-    if element.text:
-        yield element.text
-    for child in element:
-        yield from _text_of(child)
-        if child.tail:
-            yield child.tail
-
-
-def _text_after(element: lxml.html.HtmlElement, limit: int) -> str:
-    """Up to ``limit`` characters of the visible text that follows ``element`` in the document."""
-    pieces: list[str] = []
-    size = 0
-
-    def add(text: str | None) -> bool:
-        nonlocal size
-        words = " ".join((text or "").split())
-        if words:
-            pieces.append(words)
-            size += len(words) + 1
-        return size >= limit
-
-    node: lxml.html.HtmlElement | None = element
-    while node is not None:
-        if add(node.tail):
-            break
-        for sibling in node.itersiblings():
-            if any(add(text) for text in _text_of(sibling)) or add(sibling.tail):
-                return " ".join(pieces)[:limit]
-        node = node.getparent()
-    return " ".join(pieces)[:limit]
-
-
 def headline_date(tree: lxml.html.HtmlElement, zone: tzinfo) -> tuple[datetime, bool] | None:
     """The date the page displays with its headline (the date row under the ``<h1>``): the one labelled
     as the publication's, else the first not labelled as an update's.  Readers see this date; machine
     dates that disagree with it are often a template's (the day the page was built or re-saved)."""
-    for h1 in tree.iter("h1"):
-        if h1.text_content().strip() and _outside_foreign(h1):
-            break
-    else:
+    h1 = headline(tree)
+    if h1 is None:
         return None
-    text = _text_after(h1, _HEADLINE_WINDOW)
+    text = header_text(h1)
     plain = None
     for start, value in visible_date_spans(text, zone):
         before = text[max(0, start - 30) : start]
@@ -587,7 +527,7 @@ def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
         pub_times: list[tuple[object, str]] = []
         mod_times: list[tuple[object, str]] = []
         for element in sig.tree.xpath("//time[@datetime]"):
-            if not _outside_foreign(element):
+            if not outside_foreign(element):
                 continue
             names = f"{element.get('class', '')} {element.get('itemprop', '')}"
             target = mod_times if re.search(r"updated|modified", names, re.IGNORECASE) else pub_times
@@ -610,7 +550,7 @@ def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
 
     if published[0] is None:
         for element in _date_containers(sig.tree):
-            if not _outside_foreign(element) or len(element.text_content()) > 300:
+            if not outside_foreign(element) or len(element.text_content()) > 300:
                 continue
             text = clean_text(element.text_content()) or ""
             found = find_visible_dates(text, zone)

@@ -135,6 +135,32 @@ def test_code_keeps_the_lines_a_highlighter_marks_as_comments() -> None:
     assert "# initialise the repository" in body and "# stage every change" in body
 
 
+
+_DEK = "The harbour will reopen to ferries in spring, a year later than planned, after a winter of storms."
+
+
+def test_the_standfirst_is_read_under_the_headline_only() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    under = f"<article><h1>Breakwater nearly finished</h1><p class='lead'>{_DEK}</p>{paragraphs}</article>"
+    body = extract_html(_page(under), "https://gazette.example/breakwater").body_text
+    assert body.startswith(_DEK)
+    cards = (
+        "<div class='more'>"
+        + "".join(f"<div class='card'><p class='excerpt'>Card {i}: {_DEK}</p></div>" for i in range(3))
+        + "</div>"
+    )
+    elsewhere = f"<article><h1>Breakwater nearly finished</h1>{paragraphs}</article>"
+    body = extract_html(_page(elsewhere, cards), "https://gazette.example/breakwater").body_text
+    assert "Card 0" not in body
+
+
+def test_a_layout_class_on_body_does_not_hide_the_headline() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS)
+    page = _page(f"<article><h1>Breakwater nearly finished</h1><p class='standfirst'>{_DEK}</p>{paragraphs}</article>")
+    page = page.replace(b"<body>", b"<body class='single right-sidebar has-related'>")
+    assert extract_html(page, "https://gazette.example/breakwater").body_text.startswith(_DEK)
+
+
 # the golden pages, and a page on which trafilatura retries in recall mode after weighing its first result
 # against the whole page's text (dropping anything that measure counts changes its result there)
 _TRAFILATURA_INPUTS = [*sorted(PAGES.glob("*/page.html")), PAGES.parent / "aeb" / "escalation.html.gz"]

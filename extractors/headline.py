@@ -1,0 +1,86 @@
+"""The page's headline and the header under it.
+
+The first ``<h1>`` outside boxes that belong to other content (related stories, sidebars, comments,
+author bios) is the article's headline; the few hundred characters that follow it are its header:
+the standfirst, the byline and the date row.  Dates and standfirsts are read there rather than
+anywhere on the page, where card excerpts and teaser dates of other stories sit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+import lxml.html
+
+# Containers whose names must never be mistaken for the article's byline, date or standfirst.
+FOREIGN_CONTAINER = re.compile(
+    r"comment|respond|sidebar|widget|related|author-box|author-bio|about-author|footer|newsletter|popular|trending|recommend",
+    re.IGNORECASE,
+)
+#: Characters of text after the headline that make its header: the dek, byline and date row, not the article.
+HEADER_CHARS = 400
+Piece = tuple[lxml.html.HtmlElement | None, str]
+"""``(element, its own text)`` as an element opens, ``(None, a tail)`` after one."""
+_NOT_TEXT = frozenset(("script", "style", "noscript", "template", "svg", "button", "select"))
+
+
+def is_foreign(element: lxml.html.HtmlElement) -> bool:
+    """Whether the element itself is a box of other content (an aside, a footer, a related list…)."""
+    if element.tag in ("body", "html"):
+        return False  # their classes describe the layout ("right-sidebar", "has-related"), not a box
+    names = f"{element.get('class', '')} {element.get('id', '')}"
+    return element.tag in ("aside", "footer") or bool(FOREIGN_CONTAINER.search(names))
+
+
+def outside_foreign(element: lxml.html.HtmlElement) -> bool:
+    """Whether no ancestor of the element is a box of other content."""
+    return not any(is_foreign(ancestor) for ancestor in element.iterancestors())
+
+
+def headline(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
+    """The first ``<h1>`` with text outside boxes of other content."""
+    for h1 in tree.iter("h1"):
+        if h1.text_content().strip() and outside_foreign(h1):
+            return h1
+    return None
+
+
+def _pieces(element: lxml.html.HtmlElement) -> Iterator[Piece]:
+    """The element's elements and visible text in document order, leaving out scripts and foreign boxes."""
+    if not isinstance(element.tag, str) or element.tag in _NOT_TEXT or is_foreign(element):
+        return
+    yield element, element.text or ""
+    for child in element:
+        yield from _pieces(child)
+        if child.tail:
+            yield None, child.tail
+
+
+def header_after(element: lxml.html.HtmlElement, limit: int = HEADER_CHARS) -> Iterator[Piece]:
+    """What follows ``element`` in the document, as ``_pieces`` gives it, until ``limit`` characters of
+    text have gone by."""
+    seen = 0
+    node: lxml.html.HtmlElement | None = element
+    pending: list[Piece] = [(None, element.tail or "")]
+    while node is not None:
+        following = (piece for sibling in node.itersiblings() for piece in _with_tail(sibling))
+        for found, text in itertools.chain(pending, following):
+            yield found, text
+            seen += len(text.strip())
+            if seen >= limit:
+                return
+        node = node.getparent()
+        pending = [(None, node.tail or "")] if node is not None else []
+
+
+def _with_tail(element: lxml.html.HtmlElement) -> Iterator[Piece]:
+    yield from _pieces(element)
+    yield None, element.tail or ""
+
+
+def header_text(element: lxml.html.HtmlElement, limit: int = HEADER_CHARS) -> str:
+    """Up to ``limit`` characters of the visible text after ``element``, whitespace collapsed."""
+    words = " ".join(" ".join(text.split()) for _, text in header_after(element, limit) if text.strip())
+    return words[:limit]
