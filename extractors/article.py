@@ -91,7 +91,7 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
     site, provenance["site_name"] = metadata.site_name(signals)
     title, provenance["title"] = metadata.title(signals, site)
     authors, provenance["authors"] = metadata.authors(signals, site)
-    times = metadata.timestamps(signals, zone)
+    times = metadata.timestamps(signals, zone, title)
     provenance["published_at"], provenance["modified_at"] = times.published_source, times.modified_source
     if rules is not None:
         byline = byline_text(rules, tree)

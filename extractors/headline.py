@@ -23,6 +23,9 @@ FOREIGN_CONTAINER = re.compile(
 HEADER_CHARS = 400
 Piece = tuple[lxml.html.HtmlElement | None, str]
 """``(element, its own text)`` as an element opens, ``(None, a tail)`` after one."""
+_WORD = re.compile(r"\w+")
+#: Characters of text before the headline read with it: a kicker or a date row set above the title.
+ABOVE_CHARS = 120
 _NOT_TEXT = frozenset(("script", "style", "noscript", "template", "svg", "button", "select"))
 
 
@@ -39,12 +42,25 @@ def outside_foreign(element: lxml.html.HtmlElement) -> bool:
     return not any(is_foreign(ancestor) for ancestor in element.iterancestors())
 
 
-def headline(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
-    """The first ``<h1>`` with text outside boxes of other content."""
+def headline(tree: lxml.html.HtmlElement, title: str | None = None) -> lxml.html.HtmlElement | None:
+    """The first ``<h1>`` with text outside boxes of other content; on a page without one, the first
+    ``<h2>``-``<h3>`` or title-classed element whose text is the article's ``title``."""
     for h1 in tree.iter("h1"):
         if h1.text_content().strip() and outside_foreign(h1):
             return h1
+    wanted = _words(title)
+    if not wanted:
+        return None
+    for element in tree.iter("h2", "h3", "div", "span", "p"):
+        if element.tag in ("div", "span", "p") and "title" not in (element.get("class") or "").lower():
+            continue
+        if _words(element.text_content()) == wanted and outside_foreign(element):
+            return element
     return None
+
+
+def _words(text: str | None) -> str:
+    return " ".join(_WORD.findall((text or "").casefold()))
 
 
 def _pieces(element: lxml.html.HtmlElement) -> Iterator[Piece]:
@@ -84,3 +100,24 @@ def header_text(element: lxml.html.HtmlElement, limit: int = HEADER_CHARS) -> st
     """Up to ``limit`` characters of the visible text after ``element``, whitespace collapsed."""
     words = " ".join(" ".join(text.split()) for _, text in header_after(element, limit) if text.strip())
     return words[:limit]
+
+
+def text_above(element: lxml.html.HtmlElement, limit: int = ABOVE_CHARS) -> str:
+    """Up to ``limit`` characters of the visible text just before ``element``, whitespace collapsed."""
+    pieces: list[str] = []
+    size = 0
+    node: lxml.html.HtmlElement | None = element
+    while node is not None and size < limit:
+        for sibling in node.itersiblings(preceding=True):
+            text = " ".join(" ".join(t.split()) for _, t in _with_tail(sibling) if t.strip())
+            if text:
+                pieces.append(text)
+                size += len(text) + 1
+            if size >= limit:
+                break
+        parent = node.getparent()
+        if parent is not None and parent.text and parent.text.strip() and size < limit:
+            pieces.append(" ".join(parent.text.split()))
+            size += len(pieces[-1]) + 1
+        node = parent
+    return " ".join(reversed(pieces))[-limit:]

@@ -22,7 +22,7 @@ from trafilatura.metadata import extract_author as trafilatura_author
 
 from extractors.dates import find_visible_dates, parse_machine_date, visible_date_spans
 from extractors.errors import InvalidURL
-from extractors.headline import header_text, headline, outside_foreign
+from extractors.headline import header_text, headline, outside_foreign, text_above
 from extractors.html import in_body
 from extractors.urls import is_http_url, normalize_url
 
@@ -456,22 +456,42 @@ _PUBLISH_LABEL = re.compile(
     r"terbit)\W*(?:on|am|le|el|em|il|pada)?\W*$",
     re.IGNORECASE,
 )
-def headline_date(tree: lxml.html.HtmlElement, zone: tzinfo) -> tuple[datetime, bool] | None:
-    """The date the page displays with its headline (the date row under the ``<h1>``): the one labelled
-    as the publication's, else the first not labelled as an update's.  Readers see this date; machine
-    dates that disagree with it are often a template's (the day the page was built or re-saved)."""
-    h1 = headline(tree)
+@dataclass(frozen=True)
+class ShownDates:
+    """Dates the page displays with its headline."""
+
+    published: tuple[datetime, bool] | None
+    """Labelled as the publication's, else the first not labelled as an update's (below the headline,
+    else the nearest above it)."""
+    updated: tuple[datetime, bool] | None
+    """The first labelled as an update's."""
+
+
+def shown_dates(tree: lxml.html.HtmlElement, zone: tzinfo, title: str | None = None) -> ShownDates:
+    """The dates the page displays with its headline (the date row under or above it).  Readers see
+    these; machine dates that disagree with them are often a template's (the day the page was built or
+    re-saved)."""
+    h1 = headline(tree, title)
     if h1 is None:
-        return None
-    text = header_text(h1)
-    plain = None
-    for start, value in visible_date_spans(text, zone):
-        before = text[max(0, start - 30) : start]
+        return ShownDates(None, None)
+    below = header_text(h1)
+    plain = updated = None
+    for start, value in visible_date_spans(below, zone):
+        before = below[max(0, start - 30) : start]
         if _PUBLISH_LABEL.search(before):
-            return value
-        if plain is None and not _UPDATE_LABEL.search(before):
+            return ShownDates(value, updated)
+        if _UPDATE_LABEL.search(before):
+            updated = updated or value
+        elif plain is None:
             plain = value
-    return plain
+    if plain is None:
+        above = text_above(h1)
+        nearest = [(start, value) for start, value in visible_date_spans(above, zone)]
+        for start, value in reversed(nearest):
+            if not _UPDATE_LABEL.search(above[max(0, start - 30) : start]):
+                plain = value
+                break
+    return ShownDates(plain, updated)
 
 
 def _same_numbers(a: datetime, b: datetime) -> bool:
@@ -497,8 +517,9 @@ class Timestamps:
     """Whether the page gave the publication's time of day (else only its day)."""
 
 
-def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
-    """Published and modified times. Each source is asked for each role on its own, never swapped."""
+def timestamps(sig: PageSignals, zone: tzinfo, title: str | None = None) -> Timestamps:
+    """Published and modified times. Each source is asked for each role on its own, never swapped;
+    ``title`` helps find the headline on pages without an ``<h1>``."""
 
     with_time: set[datetime] = set()
 
@@ -537,7 +558,8 @@ def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
         if modified[0] is None:
             modified = machine(mod_times)
 
-    shown = headline_date(sig.tree, zone)
+    dates = shown_dates(sig.tree, zone, title)
+    shown = dates.published
     if shown is not None:
         day = shown[0].date()
         same_day = [t for t in (published[0], modified[0]) if t is not None and t.date() == day]
@@ -565,6 +587,13 @@ def timestamps(sig: PageSignals, zone: tzinfo) -> Timestamps:
             if len(found) > 1 and modified[0] is None and _UPDATED_WORD.search(text):
                 modified = (found[1][0], "text")
             break
+    if published[0] is None and dates.updated is not None:
+        # the page shows only when it was updated: that is its date of record (htmldate reads it so too)
+        published = (dates.updated[0], "text")
+        if dates.updated[1]:
+            with_time.add(dates.updated[0])
+        if modified[0] is None:
+            modified = published
     return Timestamps(published[0], published[1], modified[0], modified[1], published[0] in with_time)
 
 

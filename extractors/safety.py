@@ -41,7 +41,8 @@ _NAVIGATION = frozenset(("nav", "menu"))
 _BLOCKS = frozenset(("p", "div", "li", "ul", "ol", "table", "section", "article", "h1", "h2", "h3", "h4", "h5", "h6",
                      "blockquote", "pre", "figure", "form", "header", "footer", "aside", "nav", "dl"))  # fmt: skip
 _WORD = re.compile(r"\w+")
-_SENTENCE = re.compile(r"\w[^.!?。！？]{10,}[.!?。！？]")
+_TERMINATOR = re.compile(r"[.!?。！？]")
+_FIRST_WORD_CHAR = re.compile(r"\w")
 
 
 def _own_text(element: lxml.html.HtmlElement) -> int:
@@ -69,9 +70,20 @@ def prose_chars(tree: lxml.html.HtmlElement) -> int:
         ):
             continue  # its inner blocks count themselves, or the paragraph or item that holds it counts it
         own = _own_text(element)
-        if own >= PROSE_MIN_CHARS and _SENTENCE.search(element.text_content()):
+        if own >= PROSE_MIN_CHARS and _has_sentence(element.text_content()):
             total += own
     return total
+
+
+def _has_sentence(text: str) -> bool:
+    """Whether the text holds a sentence: a word character, ten or more characters without a full stop,
+    then one.  In linear time: the obvious regex backtracks quadratically on long text without stops."""
+    pieces = _TERMINATOR.split(text)
+    for piece in pieces[:-1]:  # each followed by a terminator
+        first = _FIRST_WORD_CHAR.search(piece)
+        if first is not None and len(piece) - first.start() >= 11:
+            return True
+    return False
 
 
 def doubtful(body_chars: int, page_prose: int) -> bool:

@@ -125,3 +125,24 @@ def test_a_day_and_month_read_the_other_way_round_keeps_the_machine_date() -> No
 
 def test_a_page_with_only_a_shown_date_gets_it() -> None:
     assert _day(_page("", "<h1>Story</h1><div>Posted on 3 March 2026</div>")) == "2026-03-03"
+
+
+def test_the_headline_is_found_by_the_title_where_the_page_has_no_h1() -> None:
+    head = '<meta property="og:title" content="How to plan a garden">'
+    body = "<h2 class='post-title'>How to plan a garden</h2><div>by Jane Doe on Jan 22, 2025</div>"
+    article = extract_html(_page(head, body), "https://news.example/a")
+    assert article.published_at == datetime(2025, 1, 22, tzinfo=UTC)
+    assert dict(article.provenance)["published_at"] == "text"  # read as the headline's, not by htmldate
+
+
+def test_a_date_row_above_the_headline_counts() -> None:
+    body = "<a href='/blog'>Back to blog</a><div>Dec 12, 2025 · 4 min read</div><h1>Story</h1><p>Intro.</p>"
+    article = extract_html(_page("", body), "https://news.example/a")
+    assert article.published_at == datetime(2025, 12, 12, tzinfo=UTC)
+    assert dict(article.provenance)["published_at"] == "text"
+
+
+def test_a_page_that_shows_only_its_update_is_dated_by_it() -> None:
+    article = extract_html(_page("", "<h1>Story</h1><div>By Jane Doe · Updated May 6, 2025</div>"), "https://x.example/a")
+    assert article.published_at == datetime(2025, 5, 6, tzinfo=UTC) == article.modified_at
+    assert dict(article.provenance)["published_at"] == "text"
