@@ -17,6 +17,7 @@ item sections read as "more stories".  So every bet is bounded:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 
@@ -45,32 +46,38 @@ _TERMINATOR = re.compile(r"[.!?。！？]")
 _FIRST_WORD_CHAR = re.compile(r"\w")
 
 
-def _own_text(element: lxml.html.HtmlElement) -> int:
-    """Characters of the element's text outside links."""
-    total = len(" ".join(element.text_content().split()))
+def _own_text(element: lxml.html.HtmlElement, text: str) -> int:
+    """Characters of the element's text (``text``, its text content) outside links."""
+    total = len(" ".join(text.split()))
     linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
     return total - linked
 
 
 def _holds_blocks(element: lxml.html.HtmlElement) -> bool:
-    return any(isinstance(child.tag, str) and child.tag in _BLOCKS for child in element.iterdescendants())
+    # lxml's tag filter runs in C; the first element it yields is the element itself
+    return next(itertools.islice(element.iter(*_BLOCKS), 1, 2), None) is not None
 
 
 def prose_chars(tree: lxml.html.HtmlElement) -> int:
     """Sentence-bearing text of the page's paragraphs, prose list items and text-only ``<div>``s (templates
     that write their articles in divs), outside navigation."""
+    bodies = list(tree.getroottree().getroot().iter("body"))
+    # sets built by lxml's C iteration: walking every element's ancestors costs a third of the function
+    navigation = {e for body in bodies for nav in body.iter(*_NAVIGATION) for e in nav.iter("p", "li", "div")}
+    in_items = {e for body in bodies for item in body.iter("p", "li") for e in item.iter("div")}
     total = 0
     for element in in_body(tree, "p", "li", "div"):
-        if any(ancestor.tag in _NAVIGATION for ancestor in element.iterancestors()):
+        if element in navigation:
             continue
         if element.tag == "li" and element.find(".//p") is not None:
             continue  # its paragraphs count themselves
-        if element.tag == "div" and (
-            _holds_blocks(element) or any(ancestor.tag in ("p", "li") for ancestor in element.iterancestors())
-        ):
-            continue  # its inner blocks count themselves, or the paragraph or item that holds it counts it
-        own = _own_text(element)
-        if own >= PROSE_MIN_CHARS and _has_sentence(element.text_content()):
+        if element.tag == "div" and (element in in_items or _holds_blocks(element)):
+            continue  # the paragraph or item that holds it counts it, or its inner blocks count themselves
+        text = element.text_content()
+        if len(text) < PROSE_MIN_CHARS:
+            continue
+        own = _own_text(element, text)
+        if own >= PROSE_MIN_CHARS and _has_sentence(text):
             total += own
     return total
 
