@@ -17,7 +17,7 @@ import trafilatura
 from lxml import etree
 from trafilatura.settings import MANUALLY_CLEANED, Extractor
 
-from extractors.boilerplate import is_boilerplate_block, strip_end_markers
+from extractors.boilerplate import TAIL_HEADING, is_boilerplate_block, strip_end_markers
 from extractors.headline import header_after, headline
 from extractors.html import in_body
 
@@ -227,6 +227,8 @@ def _opens_with(text: str, opening: str, following: str) -> bool:
 
 
 _FALLBACK_BELOW_CHARS = 500
+#: A trailing box's heading is cut with what follows it only when that is under this share of the text.
+TAIL_SHARE = 0.35
 
 
 @lru_cache(maxsize=2)
@@ -292,8 +294,26 @@ def extract_blocks(
         wanted = _normalise(standfirst)
         if wanted and not any(wanted in _normalise(b.text) for b in cleaned):
             cleaned.insert(0, Block("p", standfirst))
+    _cut_after_tail_heading(cleaned)
     # after the last paragraph of prose, headings and link lists are "more stories" boxes or the
     # leftovers of a removed one
     while cleaned and _is_link_tail(cleaned[-1]):
         cleaned.pop()
     return cleaned
+
+
+def _cut_after_tail_heading(blocks: list[Block]) -> None:
+    """Drop a trailing box's heading ("Related posts", "About the author", "More from …") and all after
+    it, when it comes in the last part of the text: what follows such a heading is the site's, not the
+    article's."""
+    total = sum(len(block.text) for block in blocks)
+    after = 0
+    for index in range(len(blocks) - 1, 0, -1):
+        block = blocks[index]
+        if len(block.text) <= 60 and TAIL_HEADING.match(block.text):
+            if after <= TAIL_SHARE * total:
+                del blocks[index:]
+            return
+        after += len(block.text)
+        if after > TAIL_SHARE * total:
+            return

@@ -41,6 +41,18 @@ _MARKERS = (
     # nl
     r"lees ook|lees meer|zie ook|bekijk ook"
 )
+# Headings of the boxes that follow an article: more of the site's content, or about its author.
+_TAIL_HEADINGS = (
+    _MARKERS + r"|related (?:posts?|products?|reading|content|guides?|topics?)|more like this|you may also like|"
+    r"you might also like|you may like|more from [\w .'’-]{1,40}|more stories|more articles|popular posts?|"
+    r"popular (?:stories|articles)|latest (?:posts?|stories|articles|news)|trending(?: now| stories)?|"
+    r"read next|up next|what to read next|keep reading|about the author|about me|meet the author|"
+    r"recommended (?:for you|reading|articles|stories)|top stories|editor'?s picks|"
+    r"artikel lainnya|berita lainnya|berita populer|terpopuler|weitere artikel|das könnte sie interessieren|"
+    r"à lire (?:aussi|également)|articles similaires|artículos relacionados|notícias relacionadas|"
+    r"articoli correlati|gerelateerde artikelen"
+)
+TAIL_HEADING = re.compile(rf"^\s*(?:{_TAIL_HEADINGS})\s*[:：.!]?\s*$", re.IGNORECASE)
 RELATED_MARKER = re.compile(rf"^\s*(?:{_MARKERS})\s*(?:[:：»>|\-–—]+|\s*$|(?=\s))", re.IGNORECASE)
 
 # class/id tokens of elements that are never article text

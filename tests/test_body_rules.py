@@ -161,6 +161,22 @@ def test_a_layout_class_on_body_does_not_hide_the_headline() -> None:
     assert extract_html(page, "https://gazette.example/breakwater").body_text.startswith(_DEK)
 
 
+
+def test_a_trailing_box_heading_ends_the_article() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS * 2)
+    cards = "".join(f"<p>Product {i}: a robot vacuum with strong suction and a slim design.</p>" for i in range(3))
+    html = _page(f"<article>{paragraphs}<h3>Related Products</h3>{cards}</article>")
+    body = extract_html(html, "https://gazette.example/breakwater").body_text
+    assert body.endswith(_PARAGRAPHS[-1]) and "Product 0" not in body
+
+
+def test_a_box_heading_early_in_the_article_cuts_nothing() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in _PARAGRAPHS * 2)
+    html = _page(f"<article><p>{_PARAGRAPHS[0]}</p><h2>More from the harbour</h2>{paragraphs}</article>")
+    body = extract_html(html, "https://gazette.example/breakwater").body_text
+    assert body.endswith(_PARAGRAPHS[-1])
+
+
 # the golden pages, and a page on which trafilatura retries in recall mode after weighing its first result
 # against the whole page's text (dropping anything that measure counts changes its result there)
 _TRAFILATURA_INPUTS = [*sorted(PAGES.glob("*/page.html")), PAGES.parent / "aeb" / "escalation.html.gz"]
