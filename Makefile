@@ -4,22 +4,31 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test lint typecheck install install-dev bench bench-extraction bench-pipeline clean
+.PHONY: demo test test-fast lint typecheck install install-dev upgrade bench bench-extraction bench-pipeline clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e .
+# requirements.lock pins every package to the versions last tested; pyproject keeps compatible ranges
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(PIP) install -c requirements.lock -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements.lock | $(BIN)/python
+	$(PIP) install -c requirements.lock -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+## upgrade: the newest versions pyproject allows, written to requirements.lock, then the whole suite
+upgrade: | $(BIN)/python
+	$(PIP) install --upgrade -e '.[dev]'
+	( echo "# Exact versions for make install / make test / CI (pip constraints). Refresh with: make upgrade"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' ) > requirements.lock
+	touch $(VENV)/.installed-dev $(VENV)/.installed
+	$(MAKE) test
 
 ## demo: serve the bundled sample news site on 127.0.0.1 and ingest it into ./newsflow.duckdb
 demo: $(VENV)/.installed
@@ -27,7 +36,7 @@ demo: $(VENV)/.installed
 
 ## lint: ruff over code and tests
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check flows extractors storage tests bench deployments
+	$(BIN)/ruff check flows crawl extractors storage tests bench deployments
 
 ## typecheck: mypy (strict) over the packages
 typecheck: $(VENV)/.installed-dev
@@ -36,6 +45,10 @@ typecheck: $(VENV)/.installed-dev
 ## test: lint, typecheck, then the whole suite
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+## test-fast: the pure tests only (extractor, rules, import rule, library contracts), in well under a minute
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m pure
 
 ## bench: the whole pipeline at N pages (default 2000; make bench PAGES=20000) vs bare trafilatura, one run
 PAGES ?= 2000

@@ -131,7 +131,7 @@ def child_ingest(db: str, sources_file: str, refresh: bool) -> None:
     """Run the real flow once and print its report as JSON (run in a child process)."""
     sys.path.insert(0, str(ROOT))
     from flows.ingest import ingest
-    from flows.settings import command_line_run
+    from flows.prefect_runtime import command_line_run
 
     started = time.perf_counter()
     with command_line_run(extracts=not refresh):  # as `newsflow ingest` runs it
@@ -149,8 +149,8 @@ def child_ingest(db: str, sources_file: str, refresh: bool) -> None:
 def child_reindex(db: str) -> None:
     """Run the real ``reindex`` flow over what the first run stored (run in a child process)."""
     sys.path.insert(0, str(ROOT))
+    from flows.prefect_runtime import command_line_run
     from flows.reindex import reindex
-    from flows.settings import command_line_run
 
     started = time.perf_counter()
     with command_line_run():  # as `newsflow reindex` runs it
@@ -239,7 +239,7 @@ def start_prefect_server(env: dict[str, str], workdir: Path) -> tuple[subprocess
     import urllib.request
 
     sys.path.insert(0, str(ROOT))
-    from flows.settings import PREFECT_SERVER_ENV  # the settings README recommends for the server
+    from flows.prefect_runtime import PREFECT_SERVER_ENV  # the settings README recommends for the server
 
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import trafilatura
 from lxml.etree import LxmlError
 
 from extractors import metadata
+from extractors._trafilatura import __version__ as trafilatura_version
 from extractors.body import Block, extract_blocks, find_standfirst
 from extractors.boilerplate import cut_related_blocks, prune_tree
 from extractors.budget import time_budget
@@ -34,7 +34,7 @@ from extractors.urls import is_http_url, url_key
 
 #: Bump when a change alters what the extractor returns for the same page.
 EXTRACTOR_REVISION = "5"
-EXTRACTOR_VERSION = f"newsflow-{EXTRACTOR_REVISION}+trafilatura-{trafilatura.__version__}"
+EXTRACTOR_VERSION = f"newsflow-{EXTRACTOR_REVISION}+trafilatura-{trafilatura_version}"
 
 
 @dataclass(frozen=True, slots=True)

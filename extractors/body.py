@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import lxml.html
-import trafilatura
 from lxml import etree
-from trafilatura.settings import MANUALLY_CLEANED, Extractor
 
+from extractors._trafilatura import MANUALLY_CLEANED, Extractor, bare_extraction
 from extractors.boilerplate import TAIL_HEADING, is_boilerplate_block, strip_end_markers
 from extractors.headline import header_after, headline
 from extractors.html import in_body
@@ -265,7 +264,7 @@ def _drop_what_trafilatura_drops(tree: lxml.html.HtmlElement) -> None:
 
 
 def _main_content(tree: lxml.html.HtmlElement, url: str, *, fast: bool) -> etree._Element | None:
-    document = trafilatura.bare_extraction(tree, options=_trafilatura_options(fast))
+    document = bare_extraction(tree, options=_trafilatura_options(fast))
     body = getattr(document, "body", None)
     return body if isinstance(body, etree._Element) else None
 

@@ -32,11 +32,10 @@ import struct
 from dataclasses import dataclass
 from hashlib import blake2b
 
-from trafilatura.deduplication import sample_tokens
+from extractors._trafilatura import sample_tokens
 
 CANDIDATE_BITS = 16
 COPY_RESEMBLANCE = 0.5
-_SHINGLE = 3
 _MIN_WORDS = 20
 _WORD = re.compile(r"\w+")
 

@@ -20,8 +20,8 @@ import charset_normalizer
 import lxml.html
 from lxml import etree
 from lxml.etree import ParserError
-from trafilatura.utils import handle_compressed_file, is_dubious_html, repair_faulty_html
 
+from extractors._trafilatura import handle_compressed_file, is_dubious_html, repair_faulty_html
 from extractors.errors import ExtractionError
 
 _META_CHARSET = re.compile(

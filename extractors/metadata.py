@@ -18,8 +18,8 @@ from urllib.parse import urljoin
 
 import lxml.html
 from lxml import etree
-from trafilatura.metadata import extract_author as trafilatura_author
 
+from extractors._trafilatura import extract_author as trafilatura_author
 from extractors.dates import find_visible_dates, parse_machine_date, visible_date_spans
 from extractors.errors import InvalidURL
 from extractors.headline import header_text, headline, outside_foreign, text_above

@@ -9,7 +9,6 @@ hashable where possible and cheap to pickle into a worker process.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -168,9 +167,6 @@ class Article:
             "extractor_version": self.extractor_version,
             "simhash": None if self.simhash is None else f"{self.simhash:016x}",
         }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_json_dict(), ensure_ascii=False, indent=indent)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,18 +18,18 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
+from crawl.discovery import Window
+from crawl.fetcher import FetchPolicy
+from crawl.session import fetch_session
+from crawl.settings import load_settings
+from crawl.sources import Source, clean_names, load_sources, select_sources
 from extractors import ExtractOptions
 from extractors.errors import ConfigError
 from extractors.records import Failure
-from flows.discovery import Window
 from flows.extraction_pool import extract_all
-from flows.fetcher import FetchPolicy
 from flows.ingest import STORE_RETRIES, _batches, as_is, crawl, plan_source, plan_urls, split_results, window_for
 from flows.parameters import Names, OptionalCount, OptionalDay, OptionalText
 from flows.runs import IngestReport, RunBook
-from flows.session import fetch_session
-from flows.settings import load_settings
-from flows.sources import Source, clean_names, load_sources, select_sources
 from flows.timing import stage
 from storage.lookups import stored_article_keys, stored_pages
 from storage.writer import BatchCounts, Extracted, store_batch

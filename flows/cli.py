@@ -20,17 +20,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from crawl.interrupts import Interrupted, exit_now
+from crawl.settings import load_settings
 from extractors.errors import ConfigError, NewsflowError
-from flows.interrupts import Interrupted, exit_now
-from flows.settings import PREFECT_SERVER_ENV, command_line_run, load_settings
-
-# Prefect reads these when it is first imported (inside the commands below), and a temporary server
-# started by this process inherits them: offline machines gain nothing from telemetry but error logs.
-for _name, _value in {**PREFECT_SERVER_ENV, "DO_NOT_TRACK": "1"}.items():
-    os.environ.setdefault(_name, _value)
+from flows.prefect_runtime import PREFECT_SERVER_ENV, command_line_run
 
 if TYPE_CHECKING:
-    from flows.page_inputs import PageOutcome
+    from crawl.page_inputs import PageOutcome
     from flows.runs import IngestReport
 
 app = typer.Typer(
@@ -51,7 +47,12 @@ def _error(message: str) -> None:
     errors.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
 
 @app.callback()
-def _validate_settings() -> None:
+def _before_any_command() -> None:
+    # Prefect reads these when it is first imported (inside the commands below), and a temporary server
+    # started by this process inherits them: offline machines gain nothing from telemetry but error logs.
+    # Set when a command runs, not when this module is imported (importing must not change the process).
+    for name, value in {**PREFECT_SERVER_ENV, "DO_NOT_TRACK": "1"}.items():
+        os.environ.setdefault(name, value)
     # every NEWSFLOW_* setting is checked before any command runs, whether or not it uses them: a bad
     # value is one line and exit 2 now, not a traceback at first use
     try:
@@ -190,8 +191,8 @@ def ingest(
     db: DbOption = None,
 ) -> None:
     """Discover and fetch articles from sources, feeds and URLs; extract and store them."""
+    from crawl.sources import load_sources, select_sources
     from flows.ingest import ingest as ingest_flow
-    from flows.sources import load_sources, select_sources
 
     first, last = _window(since, until)
     try:
@@ -227,7 +228,7 @@ def _sources_path(sources_file: str | None) -> str:
     path = sources_file or load_settings().sources
     if not path:
         raise ConfigError("no sources file: give --sources or set NEWSFLOW_SOURCES")
-    from flows.sources import load_sources
+    from crawl.sources import load_sources
 
     load_sources(path)  # a bad file stops here, with file, source and field named
     return path
@@ -294,8 +295,8 @@ def deployments(
     output: Annotated[Path, typer.Option("--output", help="Where --write writes.")] = Path("deployments/prefect.yaml"),
 ) -> None:
     """Register the deployments for a work pool (--apply), or print (or --write) deployments/prefect.yaml."""
+    from crawl.sources import load_sources
     from flows.deployments import apply_deployments, prefect_yaml
-    from flows.sources import load_sources
 
     try:
         path = _sources_path(sources_file or "sources.toml")
@@ -334,10 +335,10 @@ def extract(
     ] = None,
 ) -> None:
     """Run the extractor on pages and print the Articles. A failing input gives an error, the rest go on."""
+    from crawl.fetcher import FetchPolicy
+    from crawl.page_inputs import extract_inputs, read_url_map
     from extractors import ExtractOptions
     from extractors.urls import is_http_url
-    from flows.fetcher import FetchPolicy
-    from flows.page_inputs import extract_inputs, read_url_map
 
     if as_json and as_jsonl:
         _error("choose one of --json and --jsonl")

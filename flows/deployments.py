@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crawl.sources import Source, load_sources
+from extractors.errors import ConfigError
 from flows.parameters import form_schema
-from flows.sources import Source, load_sources
 
 WORK_POOL = "newsflow"
 BACKFILL = "backfill"
@@ -42,6 +43,19 @@ class DeploymentSpec:
     tags: tuple[str, ...] = ()
 
 
+def _checked_cron(source: Source) -> str | None:
+    """The source's schedule, checked by the schedule type Prefect will build from it."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    if source.schedule is None:
+        return None
+    try:
+        CronSchedule(cron=source.schedule)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(f"source {source.name!r}: not a valid cron expression: {source.schedule!r}") from exc
+    return source.schedule
+
+
 def deployment_specs(sources: tuple[Source, ...], sources_file: str) -> list[DeploymentSpec]:
     specs = [
         DeploymentSpec(
@@ -50,7 +64,7 @@ def deployment_specs(sources: tuple[Source, ...], sources_file: str) -> list[Dep
             entrypoint="flows/ingest.py:ingest",
             description=f"Scheduled ingestion of the {source.name!r} source.",
             parameters={"sources": [source.name], "sources_file": sources_file},
-            cron=source.schedule,
+            cron=_checked_cron(source),
             timezone=source.timezone,
             tags=("newsflow", "scheduled", source.name),
         )

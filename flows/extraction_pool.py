@@ -38,10 +38,10 @@ from typing import cast
 
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
+from crawl.interrupts import Interrupted, wait_for
 from extractors import ExtractOptions, extract_article
 from extractors.errors import ExtractionError, ExtractionTimeout
 from extractors.records import Article, Failure, FetchedPage
-from flows.interrupts import Interrupted, wait_for
 from storage.packing import PackedHtml, pack_html
 
 #: Chunks a worker handles before it is replaced by a fresh process.
@@ -79,14 +79,6 @@ def _extract_one(page: FetchedPage, options: ExtractOptions) -> Article | Failur
 def extract_pages(pages: Sequence[FetchedPage], options: ExtractOptions) -> list[tuple[Article | Failure, PackedHtml]]:
     """Extract and pack pages one after another in this process (what a worker does with its chunk)."""
     return [(_extract_one(page, options), pack_html(page.body)) for page in pages]
-
-
-def default_workers() -> int:
-    """One worker per core this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class ExtractionPool:

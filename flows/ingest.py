@@ -26,18 +26,18 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import PrefectFuture
 from prefect.utilities.annotations import quote
 
+from crawl.discovery import DiscoveryResult, LeftOut, Window, discover, rules_fingerprint
+from crawl.fetcher import Fetcher, FetchPolicy, FetchResult, fetch_all, run_sync
+from crawl.session import fetch_session, session_for
+from crawl.settings import load_settings
+from crawl.sources import Source, clean_names, load_sources, select_sources
 from extractors import ExtractOptions
 from extractors.errors import ConfigError, InvalidURL, NewsflowError
 from extractors.records import DocumentState, Failure, FetchedPage, NotModified, Validators
 from extractors.urls import normalize_url, url_problem
-from flows.discovery import DiscoveryResult, LeftOut, Window, discover, rules_fingerprint
 from flows.extraction_pool import PageResult, extract_all
-from flows.fetcher import Fetcher, FetchPolicy, FetchResult, fetch_all, run_sync
 from flows.parameters import Names, OptionalDay, OptionalText
 from flows.runs import IngestReport, RunBook, SourceReport
-from flows.session import fetch_session, session_for
-from flows.settings import load_settings
-from flows.sources import Source, clean_names, load_sources, select_sources
 from flows.timing import stage
 from flows.writer_guard import WriterLease
 from storage.lookups import discovery_states, known_urls, validators_for
@@ -206,7 +206,7 @@ def plan_source(
 ) -> Work:
     """Discover a source's article URLs and choose the ones to fetch: unseen (unless refresh), newest first.
 
-    Discovery documents are asked for conditionally only under a kept state (flows/discovery.py); a refresh
+    Discovery documents are asked for conditionally only under a kept state (crawl/discovery.py); a refresh
     wants every stored entry again, so it reads them all in full.  ``writer``: the run's lease on the
     database, given back if discovery outlasts the time it may be held.
     """

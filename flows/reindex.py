@@ -14,7 +14,7 @@ from datetime import datetime
 
 from prefect import flow, get_run_logger
 
-from flows.settings import load_settings
+from crawl.settings import load_settings
 from flows.writer_guard import single_writer
 from storage.search import refresh_index
 

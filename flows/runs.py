@@ -33,10 +33,10 @@ from prefect.artifacts import (
 from prefect.context import FlowRunContext
 from prefect.states import Failed
 
+from crawl.interrupts import run_cancelled, signal_of
+from crawl.sources import Source
 from extractors.errors import NewsflowError
 from flows.extraction_pool import workers_for_run
-from flows.interrupts import run_cancelled, signal_of
-from flows.sources import Source
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
 from storage.lookups import runs_in_progress
@@ -241,7 +241,7 @@ class RunBook:
         Any newsflow error (a ConfigError: bad parameters, a bad sources file; a StorageError: disk full,
         a read-only or damaged database) is recorded in the run's ``runs`` row where that can still be
         written, logged in one line with no traceback, ends the run Failed, and is raised to a direct
-        caller.  A signal (SIGINT, SIGTERM) marks the row ``cancelled``; see ``flows/interrupts.py``.
+        caller.  A signal (SIGINT, SIGTERM) marks the row ``cancelled``; see ``crawl/interrupts.py``.
         """
         try:
             self.start()

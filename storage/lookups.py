@@ -72,7 +72,7 @@ def known_urls(db_path: str | Path, urls: Sequence[str]) -> set[str]:
 
 def discovery_states(db_path: str | Path, source: str, rules: str) -> dict[str, DocumentState]:
     """The kept state of a source's discovery documents, by URL, where it was kept under the same ``rules``
-    (see flows/discovery.py for when a state is kept and what a 304 may then mean)."""
+    (see crawl/discovery.py for when a state is kept and what a 304 may then mean)."""
     if not Path(db_path).exists():
         return {}
     with read_connection(db_path) as con:

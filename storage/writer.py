@@ -570,7 +570,7 @@ def store_discovery(
     """Log the feeds, sitemaps and start pages a run fetched, and keep the state of those it may ask for
     conditionally next time; returns how many documents were settled.
 
-    The rule is flows/discovery.py's: of each document read in full, the version read is kept only if every
+    The rule is crawl/discovery.py's: of each document read in full, the version read is kept only if every
     article entry it listed is dealt with in the database now — stored, or failed for good (``known_among``);
     the older state of a document read in full goes in any case.  Decided here, after the run's articles were
     committed, from what the database holds rather than from what the run meant to fetch.

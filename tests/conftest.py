@@ -28,7 +28,7 @@ os.environ["NEWSFLOW_ALLOWED_PRIVATE_NETWORKS"] = "127.0.0.0/8"
 
 import httpcore  # noqa: E402
 
-from flows import netguard  # noqa: E402
+from crawl import netguard  # noqa: E402
 from flows.demo_server import DemoSiteHandler, serve_site  # noqa: E402
 
 
@@ -246,3 +246,24 @@ def fast_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSFLOW_TIMEOUT", "1.0")
     monkeypatch.setenv("NEWSFLOW_RETRIES", "1")
     monkeypatch.setenv("NEWSFLOW_BACKOFF", "0.05")
+
+
+# Modules whose tests are plain function calls on pure code (the extractor, its rules, the import rule):
+# `make test-fast` runs them alone, in well under a minute.
+PURE_MODULES = frozenset(
+    {
+        "test_golden_pages",
+        "test_body_rules",
+        "test_safety_net",
+        "test_metadata_fallbacks",
+        "test_site_rules",
+        "test_layers",
+        "test_library_contracts",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in PURE_MODULES:
+            item.add_marker(pytest.mark.pure)

@@ -172,7 +172,7 @@ def test_extract_reads_standard_input() -> None:
 def test_command_line_runs_have_no_flow_heartbeat_unless_one_is_configured() -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
-    from flows.settings import command_line_run
+    from flows.prefect_runtime import command_line_run
 
     before = get_current_settings().flows.heartbeat_frequency  # None under the session's Prefect harness
     with command_line_run():
@@ -188,7 +188,7 @@ def test_a_command_that_will_extract_starts_the_workers_fork_server_before_its_f
     code = """
 import os
 import multiprocessing.forkserver as forkserver
-from flows.settings import command_line_run
+from flows.prefect_runtime import command_line_run
 
 def running():
     return forkserver._forkserver._forkserver_pid is not None

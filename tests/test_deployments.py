@@ -23,13 +23,13 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFi
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL
 
+from crawl.sources import load_sources
 from extractors import EXTRACTOR_VERSION
 from extractors.errors import ConfigError
 from flows.backfill import backfill
 from flows.demo_server import demo_article_paths, demo_source_toml
 from flows.deployments import REINDEX_CRON, prefect_yaml
 from flows.ingest import ingest
-from flows.sources import load_sources
 from storage.queries import run_query
 from tests.conftest import FaultySiteHandler
 

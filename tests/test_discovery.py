@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from crawl.discovery import Window, _select
+from crawl.feeds import article_entries_from_feed, feed_links_from_page
+from crawl.links import article_links_from_page, looks_like_article
+from crawl.netguard import AddressPolicy
+from crawl.pacing import HostPacer
+from crawl.robots import parse_robots
+from crawl.sitemaps import read_sitemap
+from crawl.sources import Source
 from extractors.errors import FeedError, TooLarge
 from extractors.records import FetchedPage
-from flows.discovery import Window, _select
-from flows.feeds import article_entries_from_feed, feed_links_from_page
-from flows.links import article_links_from_page, looks_like_article
-from flows.netguard import AddressPolicy
-from flows.pacing import HostPacer
-from flows.robots import parse_robots
-from flows.sitemaps import read_sitemap
-from flows.sources import Source
 
 
 def _page(body: bytes | str, url: str = "https://news.example/feed.xml") -> FetchedPage:

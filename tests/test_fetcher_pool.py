@@ -1,7 +1,7 @@
 """The fetcher's keep-alive pool against a real server on 127.0.0.1.
 
 The guarded backend answers httpcore's "is this idle connection readable?"
-check itself (flows/netguard.py).  Answered wrongly one way, every request
+check itself (crawl/netguard.py).  Answered wrongly one way, every request
 opens a new connection; the other way, a request goes out on a connection
 the server has closed and fails.
 """
@@ -19,11 +19,11 @@ import httpcore
 import httpx
 import pytest
 
+from crawl import _httpcore_pool
+from crawl.fetcher import Fetcher, FetchPolicy, FetchResult, run_sync
+from crawl.netguard import AddressPolicy, guarded_transport
 from extractors.records import Failure, FetchedPage, NotModified, Validators
-from flows import netguard
 from flows.demo_server import DemoSiteHandler, serve_site
-from flows.fetcher import Fetcher, FetchPolicy, FetchResult, run_sync
-from flows.netguard import AddressPolicy, guarded_transport
 
 _PAGE = b"<html><head><title>t</title></head><body><p>text</p></body></html>"
 
@@ -161,7 +161,7 @@ def test_requests_carry_the_policy_s_headers_and_validators_and_bodies_are_decod
 
 
 def test_more_requests_than_connections_wait_for_one_and_all_complete(counting_site: str) -> None:
-    """The pool's own bookkeeping (flows/netguard.py): requests queue for its connections, none is lost."""
+    """The pool's own bookkeeping (crawl/netguard.py): requests queue for its connections, none is lost."""
     transport = guarded_transport(AddressPolicy.allowing(["127.0.0.0/8"]), max_connections=2)
 
     async def main() -> list[int]:
@@ -180,14 +180,14 @@ def test_a_connection_given_to_a_request_is_not_given_to_another_before_it_start
     offered an idle connection again until its request began on it, and the second request given it went
     round again (about three passes per request on a busy pool)."""
     passes = 0
-    assign = netguard._Pool._assign_requests_to_connections
+    assign = _httpcore_pool.Pool._assign_requests_to_connections
 
-    def counted(pool: netguard._Pool) -> list[httpcore.AsyncConnectionInterface]:
+    def counted(pool: _httpcore_pool.Pool) -> list[httpcore.AsyncConnectionInterface]:
         nonlocal passes
         passes += 1
         return assign(pool)
 
-    monkeypatch.setattr(netguard._Pool, "_assign_requests_to_connections", counted)
+    monkeypatch.setattr(_httpcore_pool.Pool, "_assign_requests_to_connections", counted)
     policy = _policy(concurrency=8, per_host_concurrency=8, retries=0)
 
     async def main() -> list[FetchResult]:
@@ -252,3 +252,62 @@ def test_an_exception_no_rule_foresaw_fails_its_url_alone(counting_site: str, mo
     failure = results[2]
     assert isinstance(failure, Failure) and not failure.transient and len(failure.attempts) == 1
     assert failure.outcome == "fetch_error" and "builtins.LookupError: a codec nobody has heard of" in failure.reason
+
+
+class GatedHandler(DemoSiteHandler):
+    """Holds every answer until ``gate`` is set (at most 10 s): a host that is slow for as long as a
+    test wants."""
+
+    protocol_version = "HTTP/1.1"
+    gate: ClassVar[Any] = None
+
+    def route(self, path: str) -> bool:
+        type(self).gate.wait(10)
+        self.send_body(200, _PAGE, "text/html; charset=utf-8")
+        return True
+
+
+def test_a_slow_host_does_not_hold_the_slots_other_hosts_need(counting_site: str) -> None:
+    import threading
+
+    GatedHandler.gate = threading.Event()
+    policy = _policy(concurrency=2, per_host_concurrency=1, retries=0)
+
+    async def main(slow: str) -> tuple[bool, list[FetchResult]]:
+        async with Fetcher(policy) as fetcher:
+            held = [asyncio.create_task(fetcher.fetch(f"{slow}/story-{i}")) for i in range(2)]
+            await asyncio.sleep(0.1)  # both slow requests are in: one on the wire, one waiting for its host
+            other = await fetcher.fetch(f"{counting_site}/story")
+            slow_still_pending = not any(task.done() for task in held)
+            GatedHandler.gate.set()
+            return slow_still_pending, [other, *await asyncio.gather(*held)]
+
+    with serve_site(GatedHandler) as slow_site:
+        pending, results = run_sync(main(slow_site))
+    # the second slow request waits for its host without taking the last global slot, so the other
+    # host's request went out and came back while the slow host still held its answers
+    assert pending
+    assert all(isinstance(r, FetchedPage) and r.status == 200 for r in results)
+
+
+def test_a_host_whose_first_address_refuses_is_reached_at_the_next(
+    counting_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ipaddress
+
+    from crawl import netguard
+
+    port = int(counting_site.rsplit(":", 1)[1])
+
+    async def two_addresses(host: str, port: int) -> list[netguard.IPAddress]:
+        # nothing listens on 127.0.0.2: its connection is refused, as an unreachable address's would be
+        return [ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(netguard, "resolve", two_addresses)
+
+    async def main() -> FetchResult:
+        async with Fetcher(_policy(retries=0)) as fetcher:
+            return await fetcher.fetch(f"http://news.example:{port}/story")
+
+    result = run_sync(main())
+    assert isinstance(result, FetchedPage) and result.status == 200

@@ -91,7 +91,7 @@ def test_cli_reports_a_bad_sources_file_before_running(tmp_path: Path) -> None:
 def test_one_http_client_per_source_for_the_whole_run(
     site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows import fetcher as fetcher_module
+    from crawl import fetcher as fetcher_module
 
     created: list[object] = []
     original = fetcher_module.Fetcher.__init__

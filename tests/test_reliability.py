@@ -21,10 +21,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from crawl.sources import load_sources
 from extractors.errors import ConfigError, NotNewsflowDatabase, UnsafeOutput
 from flows.cli import app
 from flows.demo_server import demo_article_paths
-from flows.sources import load_sources
 from storage.queries import check_output, export_articles, run_query
 
 runner = CliRunner()

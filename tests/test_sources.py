@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from crawl.fetcher import FetchPolicy
+from crawl.sources import Source, load_sources, select_sources
 from extractors.errors import ConfigError
 from flows.demo_server import demo_source_toml
-from flows.fetcher import FetchPolicy
-from flows.sources import Source, load_sources, select_sources
 
 REPO = Path(__file__).resolve().parent.parent
 

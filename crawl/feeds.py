@@ -1,7 +1,7 @@
 """Article URLs from RSS/Atom/JSON feeds (feedparser), and feeds a page points to.
 
 Pure functions on fetched bytes: no network.  feedparser is given only
-documents that declare no XML entities (``flows.payloads``).
+documents that declare no XML entities (``crawl.payloads``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from urllib.parse import urljoin
 import feedparser
 import lxml.html
 
+from crawl.payloads import maybe_gunzip, refuse_entities
 from extractors.errors import FeedError, InvalidURL
 from extractors.records import Discovered, FetchedPage
 from extractors.urls import normalize_url
-from flows.payloads import maybe_gunzip, refuse_entities
 
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
 

@@ -3,72 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from extractors.errors import ConfigError
-from flows.extraction_pool import default_workers, start_fork_server
-from flows.interrupts import ending_on_signals, start_watchdog
 
 DEFAULT_USER_AGENT = "newsflow/0.1 (+https://github.com/newsflow/newsflow; news archiving bot)"
-
-#: Environment for the Prefect server newsflow runs against (README, "Scheduled runs and backfills"; the CLI
-#: sets it for a temporary server, the benchmark for its own).  By default the server writes every task-run
-#: event to its SQLite database in a transaction of its own; under a crawl's load those collide with the
-#: writer slot's acquisition, which the server then answers 503 and the client retries about 2 s later.
-#: Batched as here, 2,000-page runs saw one such stall in ~50 slot acquisitions instead of one to four
-#: (and none over 0.7 s in two of three runs).  Telemetry is off: an offline machine only logs its errors.
-PREFECT_SERVER_ENV = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "200",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "200",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
-    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_READ_BATCH_SIZE": "200",
-}
-
-
-@contextmanager
-def command_line_run(extracts: bool = False) -> Iterator[None]:
-    """Around a flow run started from the command line: no flow-run heartbeats, unless configured; the
-    extraction workers' fork server already starting when the run will extract (``extracts``).
-
-    A command's process is new: its first extraction would start the fork server and wait for its imports.
-    Started here, they overlap Prefect creating the flow run and the run's discovery, which keep one core
-    busy (2,000-page runs: 0.7 s sooner, five alternating pairs).  Commands leave it out for a refresh run,
-    mostly 304s that start no worker (with it: ~0.1 s slower in four alternating pairs, 67 MB more).
-    A served process keeps its fork server from one run to the next.
-
-    SIGINT and SIGTERM end the run (``flows/interrupts.py``), and a watchdog process stops the command's
-    children if the command is killed.
-
-    Prefect 3.9 joins a sync flow run's heartbeat thread when the run ends, and that thread sleeps in
-    one-second steps, so every run ends on a whole second after it started: 0-1 s more per command
-    (on a 2,000-page rerun of 304s, 3.1 s instead of 2.5-2.9 s).  Heartbeats serve Prefect's zombie
-    automation for deployment runs, which keep them; a command's run has its terminal, and newsflow marks a
-    run whose process died as crashed in its ``runs`` table.  ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` set in the
-    environment or the Prefect profile is obeyed.
-    """
-    from prefect.context import SettingsContext, get_settings_context
-
-    with ending_on_signals():
-        start_watchdog()  # before any child: the fork server, its workers, a temporary Prefect server
-        if extracts:
-            start_fork_server(load_settings().workers())
-        context = get_settings_context()
-        current = context.settings
-        if "heartbeat_frequency" in current.flows.model_fields_set:
-            yield
-            return
-        # a copy with the one field changed, as temporary_settings would make it, without its ~30 ms of
-        # reading every settings source again (a rerun of 304s takes ~2 s)
-        flows = current.flows.model_copy(update={"heartbeat_frequency": None})
-        with SettingsContext(profile=context.profile, settings=current.model_copy(update={"flows": flows})):
-            yield
-
 
 def checked_timezone(value: str) -> str:
     """``value`` if it names an IANA time zone, else ValueError."""
@@ -138,6 +81,14 @@ class Settings(BaseSettings):
 
     def allowed_networks(self) -> tuple[str, ...]:
         return tuple(filter(None, (part.strip() for part in self.allowed_private_networks.split(","))))
+
+
+def default_workers() -> int:
+    """One extraction worker per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def load_settings() -> Settings:

@@ -3,7 +3,7 @@
 ``read_sitemap`` turns one fetched sitemap into article URLs (with
 ``news:publication_date`` or ``lastmod``) and child sitemaps, both newest
 first.  Walking an index — and refusing one that points at itself — is the
-caller's loop (``flows.discovery``), which fetches.
+caller's loop (``crawl.discovery``), which fetches.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from crawl.payloads import maybe_gunzip, parse_xml
 from extractors.dates import parse_machine_date
 from extractors.errors import FeedError, InvalidURL
 from extractors.records import Discovered, FetchedPage
 from extractors.urls import normalize_url
-from flows.payloads import maybe_gunzip, parse_xml
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from crawl.fetcher import FetchPolicy, fetch_all
+from crawl.payloads import GZIP_MAGIC, gunzip_capped
 from extractors import ExtractOptions, extract_article
 from extractors.article import fetched_page_from_file
 from extractors.errors import ConfigError, FeedError, NewsflowError, TooLarge, UnreadableFile
 from extractors.records import Article, Failure, FetchedPage
 from extractors.urls import is_http_url
-from flows.fetcher import FetchPolicy, fetch_all
-from flows.payloads import GZIP_MAGIC, gunzip_capped
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ extraction) wait in short steps and give up once ``CANCELLED`` is set.  If the p
 ``GRACE_SECONDS`` later, or at a second signal, it exits at once.
 
 A command that starts child processes (the extraction fork server and its workers, a temporary
-Prefect server) also starts ``flows/watchdog.py``: when the command's process is gone, however it
+Prefect server) also starts ``crawl/watchdog.py``: when the command's process is gone, however it
 ended (SIGKILL included), the watchdog stops every process it had started.
 """
 

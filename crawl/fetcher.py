@@ -7,7 +7,7 @@ to a conditional request) or a ``Failure`` for each URL, each with the
 
 Per request: robots.txt (cached per host, ``Crawl-delay`` honoured), per-host
 pacing (``requests_per_second``) and concurrency, redirects followed one hop at
-a time (each hop checked again), the address guard of ``flows.netguard`` in
+a time (each hop checked again), the address guard of ``crawl.netguard`` in
 the connection step, a streamed size cap that holds after decompression, a
 content-type check, and retries with exponential backoff and jitter on
 timeouts, connection errors, 429 and 5xx, honouring ``Retry-After``.
@@ -28,6 +28,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from crawl.netguard import AddressBlocked, AddressPolicy, guarded_transport
+from crawl.pacing import PACER
+from crawl.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsRules, parse_robots
+from crawl.settings import Settings
 from extractors.errors import (
     BlockedAddress,
     BlockedByRobots,
@@ -44,10 +48,6 @@ from extractors.errors import (
     TransientFetchError,
 )
 from extractors.records import Attempt, Failure, FetchedPage, NotModified, Validators
-from flows.netguard import AddressBlocked, AddressPolicy, guarded_transport
-from flows.pacing import PACER
-from flows.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsRules, parse_robots
-from flows.settings import Settings
 
 Expect = Literal["html", "feed", "any"]
 FetchResult = FetchedPage | NotModified | Failure
@@ -319,37 +319,39 @@ class Fetcher:
     async def fetch(self, url: str, expect: Expect = "html", validators: Validators | None = None) -> FetchResult:
         """Fetch one URL, retrying transient failures with exponential backoff and jitter."""
         attempts: list[Attempt] = []
-        async with self._global, self._host_slot(url):
-            for number in range(1, self.policy.retries + 2):
-                started, at = time.monotonic(), datetime.now(UTC)
-                try:
+        for number in range(1, self.policy.retries + 2):
+            try:
+                # the host's slot first: a request waiting for its busy host must not hold one of the
+                # global slots other hosts' requests could use; both are free while backing off
+                async with self._host_slot(url), self._global:
+                    started, at = time.monotonic(), datetime.now(UTC)
                     result = await self._attempt(url, expect, validators)
-                except Exception as exc:
-                    # what no rule above foresaw (a library's own exception on a hostile answer) fails this
-                    # URL alone, for good and with its type named, instead of the batch it is in
-                    error = exc if isinstance(exc, FetchError) else PermanentFetchError(url, _unforeseen(exc))
-                    elapsed = int((time.monotonic() - started) * 1000)
-                    status = getattr(error, "status", None)
-                    attempts.append(Attempt(url, number, at, status, None, elapsed, error.outcome, error.reason))
-                    if not isinstance(error, TransientFetchError) or number > self.policy.retries:
-                        return Failure.from_error("fetch", error, tuple(attempts))
-                    delay = self.policy.backoff * (2 ** (number - 1)) + random.uniform(0, self.policy.backoff)
-                    hint = getattr(error, "retry_after", None)
-                    if hint is not None:
-                        delay = max(delay, min(hint, _MAX_RETRY_AFTER))
-                    await asyncio.sleep(delay)
-                    continue
+            except Exception as exc:
+                # what no rule above foresaw (a library's own exception on a hostile answer) fails this
+                # URL alone, for good and with its type named, instead of the batch it is in
+                error = exc if isinstance(exc, FetchError) else PermanentFetchError(url, _unforeseen(exc))
                 elapsed = int((time.monotonic() - started) * 1000)
-                if isinstance(result, NotModified):
-                    attempts.append(Attempt(url, number, at, 304, 0, elapsed, "not_modified", None, result.final_url))
-                    return NotModified(result.url, result.final_url, result.headers, result.fetched_at, tuple(attempts))
-                attempts.append(
-                    Attempt(url, number, at, result.status, len(result.body), elapsed, "ok", None, result.final_url)
-                )
-                return FetchedPage(
-                    result.url, result.final_url, result.status, result.headers, result.body, result.fetched_at,
-                    tuple(attempts),
-                )  # fmt: skip
+                status = getattr(error, "status", None)
+                attempts.append(Attempt(url, number, at, status, None, elapsed, error.outcome, error.reason))
+                if not isinstance(error, TransientFetchError) or number > self.policy.retries:
+                    return Failure.from_error("fetch", error, tuple(attempts))
+                delay = self.policy.backoff * (2 ** (number - 1)) + random.uniform(0, self.policy.backoff)
+                hint = getattr(error, "retry_after", None)
+                if hint is not None:
+                    delay = max(delay, min(hint, _MAX_RETRY_AFTER))
+                await asyncio.sleep(delay)
+                continue
+            elapsed = int((time.monotonic() - started) * 1000)
+            if isinstance(result, NotModified):
+                attempts.append(Attempt(url, number, at, 304, 0, elapsed, "not_modified", None, result.final_url))
+                return NotModified(result.url, result.final_url, result.headers, result.fetched_at, tuple(attempts))
+            attempts.append(
+                Attempt(url, number, at, result.status, len(result.body), elapsed, "ok", None, result.final_url)
+            )
+            return FetchedPage(
+                result.url, result.final_url, result.status, result.headers, result.body, result.fetched_at,
+                tuple(attempts),
+            )  # fmt: skip
         raise AssertionError("unreachable")  # the loop returns on every path
 
     async def fetch_many(

@@ -42,6 +42,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
+from crawl.feeds import article_entries_from_feed, feed_links_from_page
+from crawl.fetcher import Expect, Fetcher
+from crawl.links import article_links_from_page
+from crawl.sitemaps import read_sitemap
+from crawl.sources import Source
 from extractors.errors import FeedError, NewsflowError
 from extractors.records import (
     Attempt,
@@ -52,11 +57,6 @@ from extractors.records import (
     FetchedPage,
     NotModified,
 )
-from flows.feeds import article_entries_from_feed, feed_links_from_page
-from flows.fetcher import Expect, Fetcher
-from flows.links import article_links_from_page
-from flows.sitemaps import read_sitemap
-from flows.sources import Source
 
 MAX_SITEMAPS = 50
 """Sitemap documents read per source and run (an index of indexes can be huge)."""

@@ -16,8 +16,8 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
-from flows.fetcher import Fetcher, FetchPolicy
-from flows.interrupts import wait_for
+from crawl.fetcher import Fetcher, FetchPolicy
+from crawl.interrupts import wait_for
 
 T = TypeVar("T")
 

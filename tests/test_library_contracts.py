@@ -1,0 +1,77 @@
+"""Contracts with the library internals newsflow relies on (crawl/_httpcore_pool.py,
+extractors/_trafilatura.py, flows/prefect_runtime.py).  Each fails loudly, naming what moved upstream,
+when an upgrade changes an internal; the module that uses it says why it is needed."""
+
+from __future__ import annotations
+
+import inspect
+
+import httpcore
+import httpx
+import lxml.html
+
+from crawl import _httpcore_pool
+from crawl.netguard import AddressPolicy, guarded_transport
+from extractors import _trafilatura
+
+
+def test_httpx_transport_keeps_its_pool_in_a_private_attribute() -> None:
+    transport = httpx.AsyncHTTPTransport()
+    assert isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool), (
+        "httpx.AsyncHTTPTransport no longer keeps an httpcore pool in `_pool`: "
+        "crawl/_httpcore_pool.install_pool must put the guarded backend in another way"
+    )
+    guarded = guarded_transport(AddressPolicy(), 4)
+    assert isinstance(guarded._pool, _httpcore_pool.Pool), "install_pool did not take effect"
+
+
+def test_httpcore_pool_internals_the_assignment_pass_uses() -> None:
+    pool = httpcore.AsyncConnectionPool(max_connections=3, max_keepalive_connections=2)
+    for name in ("_connections", "_requests", "_http2", "_max_connections", "_max_keepalive_connections"):
+        assert hasattr(pool, name), f"httpcore.AsyncConnectionPool lost `{name}`: update crawl/_httpcore_pool.Pool"
+    method = getattr(httpcore.AsyncConnectionPool, "_assign_requests_to_connections", None)
+    assert method is not None and list(inspect.signature(method).parameters) == ["self"], (
+        "httpcore.AsyncConnectionPool._assign_requests_to_connections moved or changed its signature: "
+        "crawl/_httpcore_pool.Pool overrides it"
+    )
+    from httpcore._async.connection_pool import AsyncPoolRequest
+
+    for name in ("assign_to_connection", "is_queued"):
+        assert callable(getattr(AsyncPoolRequest, name, None)), f"httpcore's AsyncPoolRequest lost `{name}`"
+    request = AsyncPoolRequest(httpcore.Request("GET", "http://127.0.0.1/"))
+    assert request.connection is None and request.is_queued(), "httpcore's AsyncPoolRequest changed its state"
+    from httpcore._utils import is_socket_readable
+
+    assert callable(is_socket_readable), "httpcore._utils.is_socket_readable is gone: PooledStream uses it"
+
+
+def test_trafilatura_internals() -> None:
+    assert {"aside", "footer"} <= set(_trafilatura.MANUALLY_CLEANED), (
+        "trafilatura.settings.MANUALLY_CLEANED no longer lists aside/footer: extractors/body.py drops them early"
+    )
+    options = _trafilatura.Extractor(output_format="python", fast=True, comments=False, tables=True, links=True,
+                                     with_metadata=False, dedup=False)  # fmt: skip
+    tree = lxml.html.fromstring("<html><body><article>" + "<p>A sentence of article text here.</p>" * 20)
+    document = _trafilatura.bare_extraction(tree, options=options)
+    assert getattr(document, "body", None) is not None, "trafilatura.bare_extraction no longer returns .body"
+    tokens = _trafilatura.sample_tokens("alpha beta gamma delta epsilon", 4)
+    assert isinstance(tokens, list) and all(isinstance(t, str) for t in tokens), (
+        "trafilatura.deduplication.sample_tokens changed: stored SimHash fingerprints would no longer compare"
+    )
+    byline = lxml.html.fromstring('<html><body><div class="author">Jane Doe</div><p>Text.</p></body></html>')
+    assert _trafilatura.extract_author(byline) in (None, "Jane Doe"), "trafilatura.metadata.extract_author changed"
+    assert _trafilatura.is_dubious_html("<html>") is False and callable(_trafilatura.repair_faulty_html)
+    assert _trafilatura.handle_compressed_file(b"<html></html>") == b"<html></html>"
+
+
+def test_prefect_settings_context_as_command_line_run_rewrites_it() -> None:
+    from prefect.context import SettingsContext, get_settings_context
+
+    context = get_settings_context()
+    assert "heartbeat_frequency" in type(context.settings.flows).model_fields, (
+        "Prefect's settings no longer have flows.heartbeat_frequency: flows/prefect_runtime.command_line_run"
+    )
+    flows = context.settings.flows.model_copy(update={"heartbeat_frequency": None})
+    changed = context.settings.model_copy(update={"flows": flows})
+    with SettingsContext(profile=context.profile, settings=changed):
+        assert get_settings_context().settings.flows.heartbeat_frequency is None
