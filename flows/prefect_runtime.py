@@ -1,6 +1,6 @@
 """Prefect's runtime as newsflow's commands use it: the server environment, and a command's flow run
 without heartbeats.  The one module that changes Prefect's settings context (``command_line_run``);
-``tests/flows/test_prefect_contract.py`` fails, naming the change, when Prefect's internals it relies
+``tests/test_library_contracts.py`` fails, naming the change, when Prefect's internals it relies
 on move."""
 
 from __future__ import annotations

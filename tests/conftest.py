@@ -11,7 +11,7 @@ import socket
 import struct
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -91,129 +91,148 @@ class FaultySiteHandler(DemoSiteHandler):
     def route(self, path: str) -> bool:
         type(self).requests.append(path)
         type(self).log.append((time.monotonic(), path))
-        base = self.base_url
-        if path == "/robots.txt":
-            body = f"User-agent: *\nDisallow: /fault/disallowed/\nSitemap: {base}/sitemap.xml\n"
-            self.send_body(200, body.encode(), "text/plain")
+        answer = _FIXED_ANSWERS.get(path)
+        if answer is not None:
+            status, body, content_type, headers = answer(self.base_url)
+            self.send_body(status, body, content_type, headers)
             return True
-        if path == "/fault/500":
-            self.send_body(500, b"<h1>Internal Server Error</h1>", "text/html")
-            return True
-        if path == "/fault/slow":
-            time.sleep(3)
-            self.send_body(200, b"<html><body><p>too late</p></body></html>", "text/html")
-            return True
-        if path == "/fault/404":
-            self.send_body(404, b"not here", "text/html")
-            return True
-        if path == "/fault/pdf":
-            self.send_body(200, b"%PDF-1.7 fake", "application/pdf")
-            return True
-        if path == "/fault/empty":
-            self.send_body(200, b"<html><body><nav><a href='/'>Home</a></nav></body></html>", "text/html")
-            return True
-        if path == "/fault/feed.xml":
-            items = "".join(
-                f"<item><title>{p}</title><link>{base}{p}</link></item>"
-                for p in ("/fault/500", "/fault/slow", "/business/port-strike-ends-after-wage-deal/")
-            )
-            body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>f</title>{items}</channel></rss>'
-            self.send_body(200, body.encode(), "application/rss+xml")
-            return True
-        if path == "/fault/429-once/":
-            if self._hit(path) == 1:
-                self.send_body(429, b"slow down", "text/plain", {"Retry-After": "1"})
-            else:
-                self._serve_article("/mundo/sequia-obliga-a-racionar-agua-en-tres-provincias/")
-            return True
-        if path == "/fault/503-once/":
-            if self._hit(path) == 1:
-                self.send_body(503, b"busy", "text/html")
-            else:
-                self._serve_article("/wirtschaft/stahlwerk-investiert-in-gruenen-wasserstoff/")
-            return True
-        if path == "/fault/reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
-            return True
-        if path == "/fault/truncated":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            self.wfile.write(b"<html><body><p>the first hundred bytes of a page that never ends")
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
-            return True
-        if path == "/fault/huge":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.end_headers()
-            chunk = b"<p>" + b"x" * (1024 * 1024 - 3)
-            try:
-                for _ in range(50):  # 50 MB, no Content-Length: only the streamed cap can stop it
-                    self.wfile.write(chunk)
-            except OSError:
-                pass
-            self.close_connection = True
-            return True
-        if path == "/fault/gzip-bomb":
-            if type(self)._bomb is None:
-                type(self)._bomb = gzip.compress(b"<html><body><p>" + b"\0" * (64 * 1024 * 1024), 9)
-            self.send_body(200, type(self)._bomb or b"", "text/html", {"Content-Encoding": "gzip"})
-            return True
-        if path == "/fault/cp1252/":
-            self.send_body(200, _CP1252_PAGE, "text/html")
-            return True
-        if path == "/fault/loop-a":
-            self.send_body(302, b"", "text/html", {"Location": f"{base}/fault/loop-b"})
-            return True
-        if path == "/fault/loop-b":
-            self.send_body(302, b"", "text/html", {"Location": f"{base}/fault/loop-a"})
-            return True
-        if path == "/fault/to-metadata":
-            self.send_body(302, b"", "text/html", {"Location": "http://169.254.169.254/latest/meta-data/"})
-            return True
-        if path == "/fault/bad-redirect":  # an address urllib cannot even split
-            self.send_body(302, b"", "text/html", {"Location": "http://[::1/admin"})
-            return True
-        if path == "/fault/to-private":
-            self.send_body(301, b"", "text/html", {"Location": "http://10.0.0.7:8080/admin"})
-            return True
-        if path == "/fault/laughs.xml":
-            self.send_body(200, _LAUGHS, "application/rss+xml")
-            return True
-        if path == "/fault/sitemap-self.xml":
-            body = (
-                '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                f"<sitemap><loc>{base}/fault/sitemap-self.xml</loc></sitemap>"
-                f"<sitemap><loc>{base}/fault/sitemap-one.xml</loc></sitemap></sitemapindex>"
-            )
-            self.send_body(200, body.encode(), "application/xml")
-            return True
-        if path == "/fault/sitemap-one.xml":
-            body = (
-                '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                f"<url><loc>{base}/science/city-council-approves-river-restoration-plan/</loc>"
-                "<lastmod>2026-04-14</lastmod></url></urlset>"
-            )
-            self.send_body(200, body.encode(), "application/xml")
-            return True
-        if path == "/fault/broken-sitemap.xml":
-            cut = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{base}/a'
-            self.send_body(200, cut.encode(), "application/xml")
-            return True
-        if path == "/fault/not-a-feed.xml":
-            self.send_body(200, b'{"this": "is json, not a feed"', "application/rss+xml")
-            return True
-        return False
+        behaviour = _BEHAVIOURS.get(path)
+        if behaviour is None:
+            return False
+        behaviour(self, path)
+        return True
+
+    def _slow(self, path: str) -> None:
+        time.sleep(3)
+        self.send_body(200, b"<html><body><p>too late</p></body></html>", "text/html")
+
+    def _fails_once(self, path: str) -> None:
+        status, body, content_type, headers, then = _FAILS_ONCE[path]
+        if self._hit(path) == 1:
+            self.send_body(status, body, content_type, headers)
+        else:
+            self._serve_article(then)
+
+    def _reset(self, path: str) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _truncated(self, path: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        self.wfile.write(b"<html><body><p>the first hundred bytes of a page that never ends")
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
+    def _huge(self, path: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        chunk = b"<p>" + b"x" * (1024 * 1024 - 3)
+        try:
+            for _ in range(50):  # 50 MB, no Content-Length: only the streamed cap can stop it
+                self.wfile.write(chunk)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def _gzip_bomb(self, path: str) -> None:
+        if type(self)._bomb is None:
+            type(self)._bomb = gzip.compress(b"<html><body><p>" + b"\0" * (64 * 1024 * 1024), 9)
+        self.send_body(200, type(self)._bomb or b"", "text/html", {"Content-Encoding": "gzip"})
 
     def _serve_article(self, path: str) -> None:
         from flows.demo_server import SITE_ROOT
 
         self.send_body(200, (SITE_ROOT / path.strip("/") / "index.html").read_bytes(), "text/html; charset=utf-8")
+
+
+Answer = tuple[int, bytes, str, dict[str, str]]
+
+
+def _feed(base: str) -> Answer:
+    items = "".join(
+        f"<item><title>{p}</title><link>{base}{p}</link></item>"
+        for p in ("/fault/500", "/fault/slow", "/business/port-strike-ends-after-wage-deal/")
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>f</title>{items}</channel></rss>'
+    return 200, body.encode(), "application/rss+xml", {}
+
+
+def _sitemap_index_listing_itself(base: str) -> Answer:
+    body = (
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{base}/fault/sitemap-self.xml</loc></sitemap>"
+        f"<sitemap><loc>{base}/fault/sitemap-one.xml</loc></sitemap></sitemapindex>"
+    )
+    return 200, body.encode(), "application/xml", {}
+
+
+def _sitemap_of_one(base: str) -> Answer:
+    body = (
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{base}/science/city-council-approves-river-restoration-plan/</loc>"
+        "<lastmod>2026-04-14</lastmod></url></urlset>"
+    )
+    return 200, body.encode(), "application/xml", {}
+
+
+def _redirect(status: int, location: str) -> Callable[[str], Answer]:
+    return lambda base: (status, b"", "text/html", {"Location": location.format(base=base)})
+
+
+# The faulty site's routes: a path's fixed answer (status, body, type, headers, from the site's base URL) ...
+_FIXED_ANSWERS: dict[str, Callable[[str], Answer]] = {
+    "/robots.txt": lambda base: (
+        200, f"User-agent: *\nDisallow: /fault/disallowed/\nSitemap: {base}/sitemap.xml\n".encode(), "text/plain", {}
+    ),
+    "/fault/500": lambda base: (500, b"<h1>Internal Server Error</h1>", "text/html", {}),
+    "/fault/404": lambda base: (404, b"not here", "text/html", {}),
+    "/fault/pdf": lambda base: (200, b"%PDF-1.7 fake", "application/pdf", {}),
+    "/fault/empty": lambda base: (200, b"<html><body><nav><a href='/'>Home</a></nav></body></html>", "text/html", {}),
+    "/fault/feed.xml": _feed,
+    "/fault/cp1252/": lambda base: (200, _CP1252_PAGE, "text/html", {}),
+    "/fault/loop-a": _redirect(302, "{base}/fault/loop-b"),
+    "/fault/loop-b": _redirect(302, "{base}/fault/loop-a"),
+    "/fault/to-metadata": _redirect(302, "http://169.254.169.254/latest/meta-data/"),
+    "/fault/bad-redirect": _redirect(302, "http://[::1/admin"),  # an address urllib cannot even split
+    "/fault/to-private": _redirect(301, "http://10.0.0.7:8080/admin"),
+    "/fault/laughs.xml": lambda base: (200, _LAUGHS, "application/rss+xml", {}),
+    "/fault/sitemap-self.xml": _sitemap_index_listing_itself,
+    "/fault/sitemap-one.xml": _sitemap_of_one,
+    "/fault/broken-sitemap.xml": lambda base: (
+        200,
+        f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{base}/a'.encode(),
+        "application/xml",
+        {},
+    ),
+    "/fault/not-a-feed.xml": lambda base: (200, b'{"this": "is json, not a feed"', "application/rss+xml", {}),
+}
+# ... a path that fails on its first request and then serves a demo article ...
+_FAILS_ONCE: dict[str, tuple[int, bytes, str, dict[str, str], str]] = {
+    "/fault/429-once/": (
+        429,
+        b"slow down",
+        "text/plain",
+        {"Retry-After": "1"},
+        "/mundo/sequia-obliga-a-racionar-agua-en-tres-provincias/",
+    ),
+    "/fault/503-once/": (503, b"busy", "text/html", {}, "/wirtschaft/stahlwerk-investiert-in-gruenen-wasserstoff/"),
+}
+# ... or a behaviour: a slow answer, a reset or truncated connection, an endless or compressed bomb body.
+_BEHAVIOURS: dict[str, Callable[[FaultySiteHandler, str], None]] = {
+    "/fault/slow": FaultySiteHandler._slow,
+    "/fault/429-once/": FaultySiteHandler._fails_once,
+    "/fault/503-once/": FaultySiteHandler._fails_once,
+    "/fault/reset": FaultySiteHandler._reset,
+    "/fault/truncated": FaultySiteHandler._truncated,
+    "/fault/huge": FaultySiteHandler._huge,
+    "/fault/gzip-bomb": FaultySiteHandler._gzip_bomb,
+}
 
 
 @pytest.fixture(scope="session")
@@ -259,6 +278,9 @@ PURE_MODULES = frozenset(
         "test_site_rules",
         "test_layers",
         "test_library_contracts",
+        "test_urls",
+        "test_dates_and_authors",
+        "test_html_input",
     }
 )
 

@@ -34,7 +34,7 @@ from storage.queries import run_query
 from tests.conftest import FaultySiteHandler
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("newsflow")
 
 

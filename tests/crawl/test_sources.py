@@ -11,7 +11,7 @@ from crawl.sources import Source, load_sources, select_sources
 from extractors.errors import ConfigError
 from flows.demo_server import demo_source_toml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _write(tmp_path: Path, text: str) -> Path:

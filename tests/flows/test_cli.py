@@ -202,7 +202,7 @@ os.environ["NEWSFLOW_EXTRACT_WORKERS"] = "2"
 with command_line_run(extracts=True):
     print("extraction in workers:", running())
 """
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:3] == [
