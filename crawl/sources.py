@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crawl.fetcher import FetchPolicy
 from crawl.settings import checked_timezone, checked_user_agent
@@ -50,7 +50,10 @@ class Source(BaseModel):
         1.0, ge=0, le=100,
         description="Most request starts per second per host; 0: unpaced (only for your own hosts: a mirror, a bench).",
     )  # fmt: skip
-    concurrency: int = Field(2, ge=1, le=32, description="Requests in flight at once per host.")
+    per_host_concurrency: int = Field(
+        2, ge=1, le=32, validation_alias=AliasChoices("per_host_concurrency", "concurrency"),
+        description="Requests in flight at once per host (also read as `concurrency`, its name before 0.2).",
+    )  # fmt: skip
     timezone: str = Field("UTC", description="IANA zone for dates the site writes without one.")
     language: str | None = Field(None, pattern=r"^[a-z]{2,3}$", description="Language hint (ISO 639-1).")
     user_agent: str | None = Field(None, min_length=1)
@@ -158,7 +161,7 @@ class Source(BaseModel):
             base,
             user_agent=self.user_agent or base.user_agent,
             requests_per_second=self.requests_per_second or None,
-            per_host_concurrency=self.concurrency,
+            per_host_concurrency=self.per_host_concurrency,
             respect_robots=self.respect_robots,
             allowed_networks=tuple(self.allowed_private_networks),
         )

@@ -144,7 +144,7 @@ feeds = ["{base_url}/feed.xml"]
 sitemaps = ["{base_url}/sitemap.xml"]
 start_urls = ["{base_url}/"]
 requests_per_second = 20
-concurrency = 4
+per_host_concurrency = 4
 allowed_private_networks = ["127.0.0.0/8"]
 schedule = "*/30 * * * *"
 """

@@ -140,7 +140,7 @@ name = "{name}"
 start_urls = ["{base_url}/"]
 sitemaps = ["{base_url}/sitemap.xml"]
 requests_per_second = 0
-concurrency = 4
+per_host_concurrency = 4
 max_articles_per_run = {max_articles_per_run}
 allowed_private_networks = ["127.0.0.0/8"]
 """

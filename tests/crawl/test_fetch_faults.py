@@ -50,7 +50,7 @@ name = "faults"
 feeds = ["{site}/fault/laughs.xml", "{site}/fault/feed.xml"]
 sitemaps = ["{site}/fault/sitemap-self.xml"]
 requests_per_second = 50
-concurrency = 4
+per_host_concurrency = 4
 allowed_private_networks = ["127.0.0.0/8"]
 """,
         encoding="utf-8",

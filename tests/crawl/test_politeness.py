@@ -80,10 +80,12 @@ def test_cli_ingest_of_the_demo_source_then_an_incremental_rerun(site: str, tmp_
 
 def test_cli_reports_a_bad_sources_file_before_running(tmp_path: Path) -> None:
     bad = tmp_path / "sources.toml"
-    bad.write_text('[[sources]]\nname = "x"\nfeeds = ["https://x.example/f"]\nconcurrency = 0\n', encoding="utf-8")
+    bad.write_text(
+        '[[sources]]\nname = "x"\nfeeds = ["https://x.example/f"]\nper_host_concurrency = 0\n', encoding="utf-8"
+    )
     result = runner.invoke(app, ["ingest", "--sources", str(bad), "--db", str(tmp_path / "x.duckdb")])
     assert result.exit_code == 2
-    assert str(bad) in result.stderr and "source 'x', field concurrency" in result.stderr
+    assert str(bad) in result.stderr and "source 'x', field per_host_concurrency" in result.stderr
     missing = runner.invoke(app, ["ingest", "--source", "demo", "--db", str(tmp_path / "x.duckdb")])
     assert missing.exit_code == 2 and "sources file" in missing.stderr
 

@@ -84,7 +84,7 @@ def test_names_typed_by_hand_are_stripped_blank_ones_dropped_and_unknown_ones_qu
 
 def test_source_politeness_becomes_the_fetch_policy() -> None:
     base = FetchPolicy("ua", 5.0, 8, 2, 2, 1.0, 10, 1000)
-    source = Source(name="s", feeds=["https://x.example/f"], requests_per_second=2, concurrency=3,
+    source = Source(name="s", feeds=["https://x.example/f"], requests_per_second=2, per_host_concurrency=3,
                     user_agent="special", respect_robots=False, allowed_private_networks=["127.0.0.0/8"])  # fmt: skip
     policy = source.fetch_policy(base)
     assert (policy.requests_per_second, policy.per_host_concurrency, policy.user_agent) == (2, 3, "special")
@@ -114,3 +114,10 @@ def test_dated_archive_pages_for_a_backfill_window() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match="yyyy"):
         Source(name="b", feeds=["https://x.example/f"], archive_urls=["https://x.example/archive/"])
+
+
+def test_concurrency_in_a_sources_file_is_per_host_under_either_name() -> None:
+    # NEWSFLOW_CONCURRENCY caps all hosts together; a source's limit is per host, and says so in its name
+    for key in ("per_host_concurrency", "concurrency"):  # the second: its name in older sources files
+        source = Source.model_validate({"name": "s", "feeds": ["https://x.example/f"], key: 3})
+        assert source.per_host_concurrency == 3

@@ -87,7 +87,8 @@ def _ingest(tmp_path: Path, site: str, db: Path) -> subprocess.Popen[str]:
     sources = tmp_path / "sources.toml"
     sources.write_text(
         f'[[sources]]\nname = "slow"\nsitemaps = ["{site}/sitemap.xml"]\nmax_articles_per_run = {ARTICLES}\n'
-        'requests_per_second = 0\nconcurrency = 4\nrespect_robots = false\nallowed_private_networks = ["127.0.0.0/8"]\n'
+        "requests_per_second = 0\nper_host_concurrency = 4\nrespect_robots = false\n"
+        'allowed_private_networks = ["127.0.0.0/8"]\n'
     )
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "NEWSFLOW_BATCH_SIZE": "4",
            "NEWSFLOW_EXTRACT_WORKERS": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
