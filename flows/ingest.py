@@ -298,9 +298,8 @@ def _collect_only_new_objects(run_id: str) -> Iterator[_Collector]:
 #: for the writer slot or stores, the workers still have a whole batch queued.
 AHEAD = 2
 #: Batches stored together, in one transaction.  A transaction costs ~40 ms beyond its rows (a dozen
-#: statements, each with its planning, and the commit): 2,000 pages store in 3.5 s as batches of 100 and
-#: in 2.5 s as transactions of 200.  Fetching and extracting keep their batch size, so no more pages are
-#: held at a time.
+#: statements, each with its planning, and the commit), paid half as often this way.  Fetching and
+#: extracting keep their batch size, so no more pages are held at a time.
 BATCHES_PER_COMMIT = 2
 
 

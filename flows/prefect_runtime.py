@@ -16,8 +16,7 @@ from flows.extraction_pool import start_fork_server
 #: sets it for a temporary server, the benchmark for its own).  By default the server writes every task-run
 #: event to its SQLite database in a transaction of its own; under a crawl's load those collide with the
 #: writer slot's acquisition, which the server then answers 503 and the client retries about 2 s later.
-#: Batched as here, 2,000-page runs saw one such stall in ~50 slot acquisitions instead of one to four
-#: (and none over 0.7 s in two of three runs).  Telemetry is off: an offline machine only logs its errors.
+#: Batched as here, such stalls become rare.  Telemetry is off: an offline machine only logs its errors.
 PREFECT_SERVER_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "200",
@@ -34,16 +33,16 @@ def command_line_run(extracts: bool = False) -> Iterator[None]:
 
     A command's process is new: its first extraction would start the fork server and wait for its imports.
     Started here, they overlap Prefect creating the flow run and the run's discovery, which keep one core
-    busy (2,000-page runs: 0.7 s sooner, five alternating pairs).  Commands leave it out for a refresh run,
-    mostly 304s that start no worker (with it: ~0.1 s slower in four alternating pairs, 67 MB more).
+    busy.  Commands leave it out for a refresh run, mostly 304s that start no worker: there it would only
+    cost time and memory.
     A served process keeps its fork server from one run to the next.
 
     SIGINT and SIGTERM end the run (``crawl/interrupts.py``), and a watchdog process stops the command's
     children if the command is killed.
 
     Prefect 3.9 joins a sync flow run's heartbeat thread when the run ends, and that thread sleeps in
-    one-second steps, so every run ends on a whole second after it started: 0-1 s more per command
-    (on a 2,000-page rerun of 304s, 3.1 s instead of 2.5-2.9 s).  Heartbeats serve Prefect's zombie
+    one-second steps, so every run ends on a whole second after it started: 0-1 s more per command,
+    a large share of a rerun of 304s.  Heartbeats serve Prefect's zombie
     automation for deployment runs, which keep them; a command's run has its terminal, and newsflow marks a
     run whose process died as crashed in its ``runs`` table.  ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` set in the
     environment or the Prefect profile is obeyed.

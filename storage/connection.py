@@ -47,7 +47,7 @@ _DUCKDB_MAGIC = (8, b"DUCK")
 _LOCK_MESSAGE = "Could not set lock"
 CHECKPOINT_THRESHOLD = "256MB"
 #: A run's writes are a few small statements per batch, made while the extraction workers keep every core
-#: busy: DuckDB's extra threads only contend with them (store time at 2,000 pages 2.4 -> 2.1 s with one).
+#: busy: DuckDB's extra threads only contend with them (storing is faster with one).
 WRITER_THREADS = 1
 
 
