@@ -124,7 +124,13 @@ def wait_for(
     except BaseException:
         (cancel or future.cancel)()
         raise
-    return future.result()
+    try:
+        return future.result()
+    except Exception:
+        # a failure that comes after a signal (the run stopping its worker pool under this wait) is the
+        # signal's doing: end as the other waits do, not with the pool's error and its traceback
+        raise_if_cancelled()
+        raise
 
 
 def exit_now(code: int) -> None:

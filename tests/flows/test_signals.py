@@ -154,3 +154,22 @@ def test_sigkill_of_the_command_alone_leaves_no_child(tmp_path: Path, stuck_site
         process.kill()
     assert not alive, [" ".join(p.cmdline())[:120] for p in alive]
     _assert_group_gone(run.pid)
+
+
+def test_a_wait_whose_future_fails_after_a_signal_ends_as_the_signal() -> None:
+    # Ctrl-C stops the worker pool under a batch's wait: its BrokenProcessPool is the signal's doing, and
+    # must end the wait as the signal (no task failure with the pool's traceback in the run's log)
+    from concurrent.futures import Future
+
+    from crawl import interrupts
+
+    future: Future[int] = Future()
+    future.set_exception(OSError("handle is closed"))
+    with pytest.raises(OSError, match="handle is closed"):
+        interrupts.wait_for(future)  # no signal: the failure is the failure
+    interrupts.CANCELLED.set()
+    try:
+        with pytest.raises(interrupts.Interrupted):
+            interrupts.wait_for(future)
+    finally:
+        interrupts.CANCELLED.clear()
