@@ -87,7 +87,23 @@ def ending_on_signals() -> Iterator[None]:
 
 def signal_of(stop: BaseException) -> int | None:
     """The signal that ``stop`` reports, if it is a signal's doing: ours, Ctrl-C's KeyboardInterrupt, or
-    Prefect's ``TerminationSignal`` (its flow engine installs its own SIGTERM handler during a run)."""
+    Prefect's ``TerminationSignal`` (its flow engine installs its own SIGTERM handler during a run) -- also
+    as the cause of another error (DuckDB turns an interrupt inside a query into "Query interrupted"), and
+    any error once a signal has cancelled the run (a pool or connection it stopped failing under a wait)."""
+    seen: set[int] = set()
+    current: BaseException | None = stop
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        found = _direct_signal(current)
+        if found is not None:
+            return found
+        current = current.__cause__ or current.__context__
+    if CANCELLED.is_set() and isinstance(stop, Exception):
+        return _received[0] if _received else int(signal.SIGINT)
+    return None
+
+
+def _direct_signal(stop: BaseException) -> int | None:
     if isinstance(stop, Interrupted):
         return stop.signum
     if isinstance(stop, KeyboardInterrupt):

@@ -173,3 +173,19 @@ def test_a_wait_whose_future_fails_after_a_signal_ends_as_the_signal() -> None:
             interrupts.wait_for(future)
     finally:
         interrupts.CANCELLED.clear()
+
+
+def test_an_error_caused_by_a_signal_is_the_signal() -> None:
+    import signal as signals
+
+    from crawl import interrupts
+
+    error = RuntimeError("Query interrupted")  # what DuckDB makes of an interrupt mid-query
+    error.__cause__ = interrupts.Interrupted(signals.SIGINT)
+    assert interrupts.signal_of(error) == signals.SIGINT
+    assert interrupts.signal_of(RuntimeError("disk I/O error")) is None
+    interrupts.CANCELLED.set()
+    try:
+        assert interrupts.signal_of(OSError("handle is closed")) == signals.SIGINT
+    finally:
+        interrupts.CANCELLED.clear()
