@@ -60,7 +60,7 @@ class PooledStream(httpcore.AsyncNetworkStream):
         return self._inner.get_extra_info(info)
 
 
-#: Seconds between two checks of every pooled connection for expiry (see ``_Pool``).
+#: Seconds between two checks of every pooled connection for expiry (see ``Pool``).
 POOL_SWEEP_SECONDS = 1.0
 
 

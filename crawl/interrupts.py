@@ -99,8 +99,13 @@ def signal_of(stop: BaseException) -> int | None:
             return found
         current = current.__cause__ or current.__context__
     if CANCELLED.is_set() and isinstance(stop, Exception):
-        return _received[0] if _received else int(signal.SIGINT)
+        return _first_signal()
     return None
+
+
+def _first_signal() -> int:
+    """The signal that cancelled the run (SIGINT when the flag was set without one, as in tests)."""
+    return _received[0] if _received else int(signal.SIGINT)
 
 
 def _direct_signal(stop: BaseException) -> int | None:
@@ -123,7 +128,7 @@ def run_cancelled(signum: int, run_id: str) -> None:
 
 def raise_if_cancelled() -> None:
     if CANCELLED.is_set():
-        raise Interrupted(_received[0] if _received else signal.SIGINT)
+        raise Interrupted(_first_signal())
 
 
 def wait_for(

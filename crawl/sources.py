@@ -52,7 +52,7 @@ class Source(BaseModel):
     )  # fmt: skip
     per_host_concurrency: int = Field(
         2, ge=1, le=32, validation_alias=AliasChoices("per_host_concurrency", "concurrency"),
-        description="Requests in flight at once per host (also read as `concurrency`, its name before 0.2).",
+        description="Requests in flight at once per host (also read as `concurrency`, its older name).",
     )  # fmt: skip
     timezone: str = Field("UTC", description="IANA zone for dates the site writes without one.")
     language: str | None = Field(None, pattern=r"^[a-z]{2,3}$", description="Language hint (ISO 639-1).")

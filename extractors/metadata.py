@@ -435,27 +435,29 @@ _MODIFIED_META = (
     "last-modified",
     "article.updated",
 )
-_UPDATED_WORD = re.compile(
-    r"updated|update|diperbarui|diperbaharui|aktualisiert|mis à jour|actualizado|atualizado|aggiornato|bijgewerkt",
-    re.IGNORECASE,
-)
+_UPDATE_WORDS = r"updated?|diperbarui|diperbaharui|aktualisiert|mis à jour|actualizado|atualizado|aggiornato|bijgewerkt"
+_UPDATED_WORD = re.compile(_UPDATE_WORDS, re.IGNORECASE)
 # Elements that may hold the visible date: <time>, or a class naming a date, a time or the byline
 # (matched in Python: see _BYLINE_CLASS).
 _DATE_CLASS = re.compile(r"date|time|posted|publish|byline|meta|tanggal|waktu|fecha|datum|data")
 
 
 # A date labelled as the update's ("Updated on", "Last updated:") or the original's ("Published", "Posted"),
-# read in the few words before it.
-_UPDATE_LABEL = re.compile(
-    r"(?:updated?|updates|modified|reviewed|aktualisiert|actualizado|atualizado|aggiornato|mis à jour|diperbarui|"
-    r"diperbaharui|bijgewerkt)\W*(?:on|am|le|el|em|il|pada)?\W*$",
-    re.IGNORECASE,
-)
+# read in the few words before it (``_before``).
+_LABEL_END = r"\W*(?:on|am|le|el|em|il|pada)?\W*$"
+_UPDATE_LABEL = re.compile(rf"(?:{_UPDATE_WORDS}|updates|modified|reviewed){_LABEL_END}", re.IGNORECASE)
 _PUBLISH_LABEL = re.compile(
     r"(?:published|posted|veröffentlicht|publicado|publié|pubblicato|gepubliceerd|diterbitkan|dipublikasikan|"
-    r"terbit)\W*(?:on|am|le|el|em|il|pada)?\W*$",
+    rf"terbit){_LABEL_END}",
     re.IGNORECASE,
 )
+
+
+def _before(text: str, start: int) -> str:
+    """The few words before ``start`` in ``text``, where a date's label sits."""
+    return text[max(0, start - 30) : start]
+
+
 @dataclass(frozen=True)
 class ShownDates:
     """Dates the page displays with its headline."""
@@ -477,18 +479,16 @@ def shown_dates(tree: lxml.html.HtmlElement, zone: tzinfo, title: str | None = N
     below = header_text(h1)
     plain = updated = None
     for start, value in visible_date_spans(below, zone):
-        before = below[max(0, start - 30) : start]
-        if _PUBLISH_LABEL.search(before):
+        if _PUBLISH_LABEL.search(_before(below, start)):
             return ShownDates(value, updated)
-        if _UPDATE_LABEL.search(before):
+        if _UPDATE_LABEL.search(_before(below, start)):
             updated = updated or value
         elif plain is None:
             plain = value
     if plain is None:
         above = text_above(h1)
-        nearest = [(start, value) for start, value in visible_date_spans(above, zone)]
-        for start, value in reversed(nearest):
-            if not _UPDATE_LABEL.search(above[max(0, start - 30) : start]):
+        for start, value in reversed(visible_date_spans(above, zone)):  # the nearest to the headline first
+            if not _UPDATE_LABEL.search(_before(above, start)):
                 plain = value
                 break
     return ShownDates(plain, updated)
