@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test test-fast lint typecheck install install-dev upgrade bench bench-extraction bench-pipeline clean
+.PHONY: demo test test-fast lint typecheck install install-dev upgrade bench bench-extraction bench-pipeline bench-archive clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench: bench-pipeline
 
 bench-pipeline: $(VENV)/.installed-dev
 	$(BIN)/python bench/pipeline.py --pages $(PAGES)
+
+## bench-archive: a backfill from a generated WARC (RECORDS, default 10000) vs bare FastWARC and trafilatura
+RECORDS ?= 10000
+bench-archive: $(VENV)/.installed-dev
+	$(BIN)/python bench/archive.py --records $(RECORDS)
 
 ## bench-extraction: newsflow vs bare trafilatura on ../shared/bench/aeb, in one run
 bench-extraction: $(VENV)/.installed-dev

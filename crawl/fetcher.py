@@ -23,7 +23,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -239,8 +239,17 @@ class Fetcher:
         log(response.status, len(response.body), "robots")
         return parse_robots(response.status, response.body)
 
-    async def _get(self, url: str, headers: Mapping[str, str], max_bytes: int, rules: RobotsRules | None) -> _Response:
-        """One GET with redirects followed hop by hop; raises a FetchError for anything but 2xx/304."""
+    async def _get(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        max_bytes: int,
+        rules: RobotsRules | None,
+        sink: BinaryIO | None = None,
+    ) -> _Response:
+        """One GET with redirects followed hop by hop; raises a FetchError for anything but 2xx/304.
+
+        ``sink``: the body is written there as it arrives (the response's ``body`` is then empty)."""
         seen = {url}
         current = url
         for _hop in range(self.policy.max_redirects + 1):
@@ -284,7 +293,10 @@ class Fetcher:
                         size += len(chunk)
                         if size > max_bytes:
                             raise TooLarge(url, f"body exceeds {max_bytes} bytes")
-                        chunks.append(chunk)
+                        if sink is None:
+                            chunks.append(chunk)
+                        else:
+                            sink.write(chunk)
                     return _Response(
                         str(response.url), status, tuple((k.lower(), v) for k, v in response.headers.items()),
                         b"".join(chunks),
@@ -302,12 +314,17 @@ class Fetcher:
                 raise ConnectionFailed(url, f"{type(exc).__name__}: {detail}") from exc
         raise TooManyRedirects(url, f"more than {self.policy.max_redirects} redirects")
 
-    async def _attempt(self, url: str, expect: Expect, validators: Validators | None) -> FetchedPage | NotModified:
+    async def _attempt(
+        self, url: str, expect: Expect, validators: Validators | None, sink: BinaryIO | None, max_bytes: int | None
+    ) -> FetchedPage | NotModified:
         rules = await self.robots.for_url(url) if self.policy.respect_robots else None
         if rules is not None and not rules.allows(url, self.policy.user_agent):
             raise BlockedByRobots(url, rules.unreachable or "robots.txt disallows this URL for our user agent")
         headers = validators.request_headers() if validators else {}
-        response = await self._get(url, headers, self.policy.max_bytes, rules)
+        if sink is not None:
+            sink.seek(0)
+            sink.truncate()  # a retry starts the file again
+        response = await self._get(url, headers, max_bytes or self.policy.max_bytes, rules, sink)
         now = datetime.now(UTC)
         if response.status == 304:
             return NotModified(url, response.url, response.headers, now)
@@ -316,8 +333,19 @@ class Fetcher:
             raise NotHTML(url, f"unexpected content type {content_type or 'none'!r} for {expect}")
         return FetchedPage(url, response.url, response.status, response.headers, response.body, now)
 
-    async def fetch(self, url: str, expect: Expect = "html", validators: Validators | None = None) -> FetchResult:
-        """Fetch one URL, retrying transient failures with exponential backoff and jitter."""
+    async def fetch(
+        self,
+        url: str,
+        expect: Expect = "html",
+        validators: Validators | None = None,
+        *,
+        sink: BinaryIO | None = None,
+        max_bytes: int | None = None,
+    ) -> FetchResult:
+        """Fetch one URL, retrying transient failures with exponential backoff and jitter.
+
+        ``sink``: write the body there instead of keeping it (``download``); ``max_bytes``: another size cap
+        than the policy's."""
         attempts: list[Attempt] = []
         for number in range(1, self.policy.retries + 2):
             try:
@@ -325,7 +353,7 @@ class Fetcher:
                 # global slots other hosts' requests could use; both are free while backing off
                 async with self._host_slot(url), self._global:
                     started, at = time.monotonic(), datetime.now(UTC)
-                    result = await self._attempt(url, expect, validators)
+                    result = await self._attempt(url, expect, validators, sink, max_bytes)
             except Exception as exc:
                 # what no rule above foresaw (a library's own exception on a hostile answer) fails this
                 # URL alone, for good and with its type named, instead of the batch it is in
@@ -345,14 +373,21 @@ class Fetcher:
             if isinstance(result, NotModified):
                 attempts.append(Attempt(url, number, at, 304, 0, elapsed, "not_modified", None, result.final_url))
                 return NotModified(result.url, result.final_url, result.headers, result.fetched_at, tuple(attempts))
-            attempts.append(
-                Attempt(url, number, at, result.status, len(result.body), elapsed, "ok", None, result.final_url)
-            )
+            size = len(result.body) if sink is None else sink.tell()
+            attempts.append(Attempt(url, number, at, result.status, size, elapsed, "ok", None, result.final_url))
             return FetchedPage(
                 result.url, result.final_url, result.status, result.headers, result.body, result.fetched_at,
                 tuple(attempts),
             )  # fmt: skip
         raise AssertionError("unreachable")  # the loop returns on every path
+
+    async def download(self, url: str, sink: BinaryIO, max_bytes: int) -> FetchedPage | Failure:
+        """Fetch a large file into ``sink`` (a seekable binary file) with every guard, robots.txt, pacing and
+        retry of ``fetch``; a retry starts the file again.  The page returned has an empty body."""
+        result = await self.fetch(url, "any", None, sink=sink, max_bytes=max_bytes)
+        if isinstance(result, NotModified):  # never: no validators were sent
+            raise AssertionError(f"{url}: 304 to an unconditional request")
+        return result
 
     async def fetch_many(
         self, urls: Sequence[str], expect: Expect = "html", validators: Mapping[str, Validators] | None = None

@@ -10,8 +10,10 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from extractors.errors import ConfigError
+from extractors.urls import url_problem
 
 DEFAULT_USER_AGENT = "newsflow/0.1 (+https://github.com/newsflow/newsflow; news archiving bot)"
+
 
 def checked_timezone(value: str) -> str:
     """``value`` if it names an IANA time zone, else ValueError."""
@@ -57,6 +59,21 @@ class Settings(BaseSettings):
         "", description="Comma-separated CIDR networks that may be fetched although not public (e.g. 127.0.0.0/8)."
     )
     sources: str | None = Field(None, description="Path of the sources.toml file.")
+    ccnews_url: str = Field(
+        "https://data.commoncrawl.org",
+        description="Base address of Common Crawl's data (its crawl-data/CC-NEWS/ listings and WARC files).",
+    )
+    max_archive_bytes: int = Field(
+        8 * 1024**3, ge=1024, description="Largest WARC file downloaded for a backfill, in bytes."
+    )
+
+    @field_validator("ccnews_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(f"not a URL newsflow can fetch: {value!r}: {problem}")
+        return value.rstrip("/")
 
     @field_validator("timezone")
     @classmethod

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import re
 import string
 import tomllib
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -28,6 +30,8 @@ from extractors.urls import url_problem
 MAX_ARCHIVE_PAGES = 400
 ARCHIVE_PLACEHOLDERS = frozenset({"yyyy", "mm", "dd"})
 
+# a host name as DNS writes it: labels of letters, digits and hyphens (IDNA's xn-- form for others)
+_HOST = re.compile(r"(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
 _CRON_ITEM = r"(?:\*|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:/[0-9]+)?"
 _CRON_FIELD = rf"{_CRON_ITEM}(?:,{_CRON_ITEM})*"
 _CRON_FIELDS = re.compile(rf"{_CRON_FIELD}(?:\s+{_CRON_FIELD}){{4,5}}")
@@ -63,6 +67,11 @@ class Source(BaseModel):
     )
     schedule: str | None = Field(None, description="Cron expression for the scheduled deployment.")
     robots_sitemaps: bool = Field(True, description="With no sitemaps listed, read robots.txt's Sitemap: lines.")
+    domains: list[str] = Field(
+        default_factory=list,
+        description="Hosts whose pages in web archives (WARC, CC-NEWS) are this source's: a record matches a host or "
+        "any subdomain of it. Default: the hosts of the feeds, sitemaps and start URLs.",
+    )
     archive_urls: list[str] = Field(
         default_factory=list,
         description="Dated archive pages for backfills, with {yyyy}, {mm} and {dd} (e.g. https://x/{yyyy}/{mm}/{dd}/).",
@@ -99,6 +108,36 @@ class Source(BaseModel):
                 pages.setdefault(url, day)
             day -= timedelta(days=1)
         return list(pages.items())
+
+    @field_validator("domains")
+    @classmethod
+    def _hosts(cls, values: list[str]) -> list[str]:
+        hosts = []
+        for value in values:
+            host = value.strip().strip(".").lower()
+            if not _HOST.fullmatch(host):
+                raise ValueError(f"not a host name: {value!r} (write example.com, not a URL)")
+            hosts.append(host)
+        return hosts
+
+    def archive_domains(self) -> list[str]:
+        """The hosts whose archived pages belong to this source (``domains``, or the hosts it is crawled at)."""
+        if self.domains:
+            return list(self.domains)
+        urls = [*self.feeds, *self.sitemaps, *self.start_urls]
+        # www.example.com and example.com are one site: its archived pages are found under either
+        hosts = {(urlsplit(u).hostname or "").lower().removeprefix("www.") for u in urls}
+        return sorted(hosts - {""})
+
+    def archive_key(self) -> str:
+        """The source as a web archive backfill reads it (name, domains, URL rules): a file read for one key
+        is read again for another."""
+        return json.dumps([self.name, sorted(self.archive_domains()), self.include, self.exclude])
+
+    @property
+    def archive_only(self) -> bool:
+        """A source named for web archives alone: nothing to discover on the live web."""
+        return not (self.feeds or self.sitemaps or self.start_urls)
 
     @field_validator("feeds", "sitemaps", "start_urls")
     @classmethod
@@ -151,8 +190,8 @@ class Source(BaseModel):
 
     @model_validator(mode="after")
     def _somewhere_to_start(self) -> Source:
-        if not (self.feeds or self.sitemaps or self.start_urls):
-            raise ValueError("give at least one of feeds, sitemaps or start_urls")
+        if self.archive_only and not self.domains:
+            raise ValueError("give at least one of feeds, sitemaps or start_urls (or, for web archives, domains)")
         return self
 
     def fetch_policy(self, base: FetchPolicy) -> FetchPolicy:

@@ -18,7 +18,8 @@ Flows turn these into rows (``fetches``/``runs``) instead of stopping.
     │       ├── InvalidURL             not an http(s) URL we can fetch
     │       ├── BlockedAddress         host resolves to a private/loopback/link-local/reserved address
     │       ├── BlockedByRobots        robots.txt disallows the URL for our user agent
-    │       └── UnreadableFile         a local page file is missing or not valid gzip
+    │       ├── UnreadableFile         a local page file is missing or not valid gzip
+    │       └── ArchiveError           a broken or truncated WARC record (file and offset)
     ├── ExtractionError                the page was fetched but is no article
     │   ├── NoArticleContent           no main text found
     │   └── ExtractionTimeout          the page overran its time budget, or the extractor process died on it
@@ -120,6 +121,17 @@ class UnreadableFile(PermanentFetchError):
     """A local page file (``newsflow extract FILE``) is missing, unreadable or not valid gzip."""
 
     outcome = "unreadable_file"
+
+
+class ArchiveError(PermanentFetchError):
+    """A web archive (WARC) record that cannot be read: ``url`` names the file, ``offset`` the record."""
+
+    outcome = "archive_error"
+
+    def __init__(self, url: str, reason: str, offset: int | None = None) -> None:
+        super().__init__(url, reason)
+        self.offset = offset
+        self.args = (url, reason, offset)
 
 
 class ExtractionError(NewsflowError):

@@ -246,6 +246,38 @@ class Failure:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ArchiveScope:
+    """What a backfill took from a web archive file: the pages of these sources (each named with its domains
+    and URL rules, ``Source.archive_key``) published in [since, until) (None: no bound)."""
+
+    sources: frozenset[str]
+    since: datetime | None
+    until: datetime | None
+
+    def covers(self, other: ArchiveScope) -> bool:
+        """Whether reading a file for this scope stored everything reading it for ``other`` would."""
+        starts_before = self.since is None or (other.since is not None and self.since <= other.since)
+        ends_after = self.until is None or (other.until is not None and self.until >= other.until)
+        return self.sources >= other.sources and starts_before and ends_after
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveFileDone:
+    """A web archive file read to its end for a scope, every page it matched committed (``archive_files``)."""
+
+    path: str
+    scope: ArchiveScope
+    read: int
+    """Response records in the file."""
+    matched: int
+    """HTML pages of the scope's sources."""
+    stored: int
+    """Articles stored (new, updated or unchanged) from those pages, within the window."""
+    broken: int
+    """Records that could not be read."""
+
+
 def iso_utc(value: datetime | None) -> str | None:
     """``2026-05-12T02:30:00Z`` for an aware datetime, None for None."""
     if value is None:

@@ -26,6 +26,7 @@ from crawl.sources import Source, clean_names, load_sources, select_sources
 from extractors import ExtractOptions
 from extractors.errors import ConfigError
 from extractors.records import Failure
+from flows.archive_backfill import ArchivePlan, archive_files, backfill_archives, check_archive_mode
 from flows.extraction_pool import extract_all
 from flows.ingest import STORE_RETRIES, _batches, as_is, crawl, plan_source, plan_urls, split_results, window_for
 from flows.parameters import Names, OptionalCount, OptionalDay, OptionalText
@@ -99,6 +100,8 @@ def backfill(
     mode: Mode = "new",
     max_articles: OptionalCount = None,
     urls: Names = (),
+    warc_urls: Names = (),
+    ccnews: bool = False,
     sources_file: OptionalText = None,
     db: OptionalText = None,
 ) -> IngestReport:
@@ -117,6 +120,10 @@ def backfill(
             updates what changed; "reextract" re-runs the extractor over stored HTML, with no network at all.
         max_articles: Most articles per source in this run, newest first. Empty: each source's max_articles_per_run.
         urls: Article URLs to take whatever their date.
+        warc_urls: WARC files (paths on the machine running the flow, or http(s) addresses) to take the sources'
+            pages from, instead of the live sites; the window applies to the extracted publication dates.
+        ccnews: Take the sources' pages from Common Crawl's CC-NEWS archive, the files of the window's months
+            (needs since; NEWSFLOW_CCNEWS_URL is the archive's address).
         sources_file: Path of the sources file. Empty: NEWSFLOW_SOURCES.
         db: Path of the DuckDB file. Empty: NEWSFLOW_DB or ./newsflow.duckdb.
     """
@@ -125,7 +132,8 @@ def backfill(
     first = since or (None if days == 0 else (until or datetime.now(UTC).date()) - timedelta(days=days))
     book = RunBook("backfill", db_path, {
         "sources": list(sources), "since": first, "until": until, "urls": list(urls), "mode": mode,
-        "max_articles": max_articles, "sources_file": sources_file, "db": db_path,
+        "max_articles": max_articles, "sources_file": sources_file, "db": db_path, "warc_urls": list(warc_urls),
+        "ccnews": ccnews,
     })  # fmt: skip
 
     def body() -> None:
@@ -137,6 +145,16 @@ def backfill(
             book.remember_sources(chosen)
         elif clean_names(sources):
             raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
+        if clean_names(warc_urls) or ccnews:
+            check_archive_mode(mode)
+            if not chosen:
+                raise ConfigError("a backfill from web archives needs a sources file with the sources to take")
+            base = FetchPolicy.from_settings(settings)
+            plan = ArchivePlan(chosen, window, settings.batch_size, settings.workers(), settings.max_archive_bytes)
+            with fetch_session(book.run_id) as session:
+                files = archive_files(book, settings, session, base, clean_names(warc_urls), ccnews, first, until)
+                backfill_archives(book, plan, files, session, base)
+            return
         if mode == "reextract":
             _reextract(book, chosen, list(urls), window, max_articles, settings.timezone,
                        settings.batch_size, settings.workers())  # fmt: skip

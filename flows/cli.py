@@ -46,6 +46,7 @@ def _error(message: str) -> None:
     """``error: <message>`` on stderr, the message literal."""
     errors.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
 
+
 @app.callback()
 def _before_any_command() -> None:
     # Prefect reads these when it is first imported (inside the commands below), and a temporary server
@@ -242,17 +243,27 @@ def backfill(
     days: Annotated[
         int | None,
         typer.Option(
-            "--days", min=0, show_default=False,
+            "--days",
+            min=0,
+            show_default=False,
             help="Without --since: start this many days before --until (or today). Default: no start.",
         ),
     ] = None,
     url: Annotated[list[str] | None, typer.Option("--url", help="Article URL (repeatable).")] = None,
+    warc: Annotated[
+        list[str] | None,
+        typer.Option("--warc", help="Take the sources' pages from this WARC file, path or URL (repeatable)."),
+    ] = None,
+    ccnews: Annotated[
+        bool, typer.Option("--ccnews", help="Take the sources' pages from Common Crawl's CC-NEWS (needs --since).")
+    ] = False,
     mode: Annotated[str, typer.Option("--mode", help="new, refresh or reextract.")] = "new",
     max_articles: Annotated[int | None, typer.Option("--max-articles", min=1, help="Per source.")] = None,
     sources_file: SourcesOption = None,
     db: DbOption = None,
 ) -> None:
-    """Run the backfill flow here (the same one the `backfill` deployment runs)."""
+    """Run the backfill flow here (the same one the `backfill` deployment runs): from the live sites, or from
+    web archives (--warc, --ccnews) for the sources' domains."""
     from flows.backfill import Mode
     from flows.backfill import backfill as backfill_flow
 
@@ -263,7 +274,8 @@ def backfill(
         with command_line_run(extracts=chosen_mode != "refresh"):  # a refresh run is mostly 304s
             report = backfill_flow(
                 sources=list(source or []), since=first, until=last, days=days or 0, urls=list(url or []),
-                mode=chosen_mode, max_articles=max_articles, sources_file=path, db=db,
+                mode=chosen_mode, max_articles=max_articles, sources_file=path, db=db, warc_urls=list(warc or []),
+                ccnews=ccnews,
             )  # fmt: skip
     except NewsflowError as error:
         raise _fail(error) from error
@@ -324,8 +336,9 @@ def extract(
     ] = None,
     url_from: Annotated[
         Path | None,
-        typer.Option("--url-from", help="TSV of 'input path<TAB>URL' lines: the addresses of local files.",
-                     show_default=False),
+        typer.Option(
+            "--url-from", help="TSV of 'input path<TAB>URL' lines: the addresses of local files.", show_default=False
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (an array for several inputs).")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON object per input, in input order.")] = False,
@@ -386,8 +399,6 @@ def _print_outcome(outcome: PageOutcome) -> None:
             console.print(Text.assemble((name, "bold"), ": ", shown), highlight=False)
     console.rule()
     console.print(article.body_text, markup=False, highlight=False)
-
-
 
 
 @app.command()
@@ -462,7 +473,7 @@ def search(
 
 @app.command()
 def export(
-    fmt: Annotated[str, typer.Option("--format", help="parquet, jsonl or csv.")] = "parquet",
+    fmt: Annotated[str, typer.Option("--format", help="parquet, jsonl, csv, or warc (the stored pages).")] = "parquet",
     out: Annotated[Path, typer.Option("--out", help="File to write.")] = Path("articles.parquet"),
     since: SinceOption = None,
     until: UntilOption = None,
@@ -470,12 +481,19 @@ def export(
     lang: Annotated[str | None, typer.Option("--lang", help="Language code.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Export articles to Parquet, JSON Lines or CSV, streamed by DuckDB (never all in memory)."""
+    """Export articles to Parquet, JSON Lines or CSV, streamed by DuckDB (never all in memory); or their stored
+    pages (raw HTML as fetched) as WARC/1.1 response records, for archiving or for other tools."""
     from storage.queries import ExportFormat, export_articles
 
     chosen_format = _choice(fmt, ExportFormat, "--format")
     first, last = _window(since, until)
     try:
+        if chosen_format == "warc":
+            from flows.warc_export import export_warc
+
+            count = export_warc(db or load_settings().db, out, first, last, source, lang)
+            console.print(f"{count} pages → {out}", markup=False, highlight=False)
+            return
         count = export_articles(
             db or load_settings().db, chosen_format, out, first, last, source, lang,
         )  # fmt: skip

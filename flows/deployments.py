@@ -69,6 +69,7 @@ def deployment_specs(sources: tuple[Source, ...], sources_file: str) -> list[Dep
             tags=("newsflow", "scheduled", source.name),
         )
         for source in sources
+        if not source.archive_only  # nothing to crawl on the live web: backfilled from archives only
     ]
     specs.append(
         DeploymentSpec(

@@ -166,9 +166,7 @@ def store_batch_task(
 def store_discovery_task(db: str, run_id: str, source: str, result: DiscoveryResult, rules: str) -> int:
     """Log the discovery documents and keep the state of those whose every entry is now dealt with."""
     with stage(run_id, "store"):
-        return store_discovery(
-            db, run_id, source, result.documents, result.failures, result.read, rules, result.robots
-        )
+        return store_discovery(db, run_id, source, result.documents, result.failures, result.read, rules, result.robots)
 
 
 def _normalise_inputs(urls: Sequence[str]) -> tuple[list[str], list[Failure]]:
@@ -211,6 +209,8 @@ def plan_source(
     database, given back if discovery outlasts the time it may be held.
     """
     policy = source.fetch_policy(base)
+    if source.archive_only:
+        return Work(source.name, policy, source.extract_options(), [], 0, None)  # for web archives alone
     states = {} if refresh else discovery_states(db, source.name, rules_fingerprint(source))
     discovery = discover_source.submit(source, policy, as_is(states), window, run_id)
     result = result_of(discovery, writer)

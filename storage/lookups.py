@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from extractors.errors import InvalidURL
-from extractors.records import Discovered, DocumentState, FetchedPage, Validators
+from extractors.records import ArchiveScope, Discovered, DocumentState, FetchedPage, Validators
 from extractors.urls import normalize_url, url_key
 from storage.connection import read_connection
 from storage.page_files import read_bodies
@@ -177,3 +177,18 @@ def runs_in_progress(db_path: str | Path, host: str) -> list[tuple[str, int]]:
             "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", [host]
         ).fetchall()
     return [(str(run_id), int(pid)) for run_id, pid in rows]
+
+
+def finished_archive_files(db_path: str | Path, paths: Sequence[str]) -> dict[str, list[ArchiveScope]]:
+    """The scopes each of ``paths`` was read to its end for (``archive_files``)."""
+    if not paths or not Path(db_path).exists():
+        return {}
+    with read_connection(db_path) as con:
+        rows = con.execute(
+            "SELECT path, sources, since, until FROM archive_files WHERE list_contains(?::VARCHAR[], path)",
+            [list(paths)],
+        ).fetchall()
+    done: dict[str, list[ArchiveScope]] = {}
+    for path, sources, since, until in rows:
+        done.setdefault(path, []).append(ArchiveScope(frozenset(sources), since, until))
+    return done

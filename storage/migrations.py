@@ -33,9 +33,7 @@ TABLE_COMMENTS: tuple[tuple[str, str], ...] = (
     ("http_validators", "ETag / Last-Modified per URL for conditional requests."),
 )
 PAGES_COMMENT = "Metadata per fetch that brought new content; the raw HTML is in html_file (or html_zlib, older rows)."
-PAGES_FILE_COMMENT = (
-    "Parquet file in <database>.pages/ with this page's zlib-packed HTML (html_sha256 -> html_zlib)."
-)
+PAGES_FILE_COMMENT = "Parquet file in <database>.pages/ with this page's zlib-packed HTML (html_sha256 -> html_zlib)."
 DISCOVERY_STATE_COMMENT = (
     "Per source and feed, sitemap or start page: the version (ETag / Last-Modified) read in full of which every "
     "listed article was stored or failed for good; only then is it asked for conditionally."
@@ -311,6 +309,32 @@ MIGRATIONS: tuple[Migration, ...] = (
             "offset (its own day); NULL when the page gives no time of day.'",
             "COMMENT ON COLUMN articles.provenance IS 'JSON map field -> jsonld | meta | html | text | url | "
             "htmldate; body_text -> fallback when the safety net replaced the cleaned body.'",
+        ),
+    ),
+    Migration(
+        9,
+        "web archive files a backfill read to their end",
+        (
+            """
+            CREATE TABLE archive_files (
+                path          VARCHAR NOT NULL,
+                sources       VARCHAR[] NOT NULL,
+                since         TIMESTAMPTZ,
+                until         TIMESTAMPTZ,
+                records_read  BIGINT NOT NULL,
+                matched       BIGINT NOT NULL,
+                stored        BIGINT NOT NULL,
+                broken        BIGINT NOT NULL,
+                finished_at   TIMESTAMPTZ NOT NULL,
+                run_id        VARCHAR
+            )
+            """,
+            "COMMENT ON TABLE archive_files IS 'One row per WARC file a backfill read to its end, written in the "
+            "transaction that committed its last pages: a later backfill skips the file when a row covers its "
+            "sources and window.'",
+            "COMMENT ON COLUMN archive_files.sources IS 'The sources read for (name, domains, URL rules as JSON).'",
+            "COMMENT ON COLUMN archive_files.since IS 'First publication time taken (NULL: no start).'",
+            "COMMENT ON COLUMN archive_files.until IS 'Publication times taken were before this (NULL: no end).'",
         ),
     ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Literal
 import duckdb
 
 from extractors.errors import InvalidURL, StorageError, UnsafeOutput
+from extractors.records import FetchedPage
 from extractors.urls import normalize_url, url_key
 from storage.connection import first_line, read_connection, sandboxed_connection
+from storage.lookups import stored_pages
 from storage.page_files import directory as pages_directory
 from storage.search import IndexState, index_state
 
@@ -35,7 +38,7 @@ def run_query(db_path: str | Path, sql: str) -> QueryResult:
     return QueryResult(columns, rows)
 
 
-ExportFormat = Literal["parquet", "jsonl", "csv"]
+ExportFormat = Literal["parquet", "jsonl", "csv", "warc"]
 _COPY_OPTIONS = {"parquet": "FORMAT parquet, COMPRESSION zstd", "jsonl": "FORMAT json", "csv": "FORMAT csv, HEADER"}
 
 
@@ -60,6 +63,20 @@ def check_output(db_path: str | Path, out: str | Path) -> None:
             raise UnsafeOutput(str(out), f"refusing to write over the database's own file {part}")
 
 
+def _selection(since: date | None, until: date | None, source: str | None, language: str | None) -> str:
+    """The articles an export takes, as SQL over ``articles``, oldest first."""
+    conditions = ["true"]
+    if since:
+        conditions.append(f"published_at >= TIMESTAMPTZ {_literal(since.isoformat() + ' 00:00:00+00')}")
+    if until:  # inclusive
+        conditions.append(f"published_at < TIMESTAMPTZ {_literal(until.isoformat() + ' 00:00:00+00')} + INTERVAL 1 DAY")
+    if source:
+        conditions.append(f"(source = {_literal(source)} OR site_name = {_literal(source)})")
+    if language:
+        conditions.append(f"language = {_literal(language)}")
+    return f"SELECT * FROM articles WHERE {' AND '.join(conditions)} ORDER BY published_at NULLS LAST, url_key"
+
+
 def export_articles(
     db_path: str | Path,
     fmt: ExportFormat,
@@ -70,16 +87,7 @@ def export_articles(
     language: str | None = None,
 ) -> int:
     """Stream the selected articles to a file with DuckDB's COPY (nothing is held in memory); returns the count."""
-    conditions = ["true"]
-    if since:
-        conditions.append(f"published_at >= TIMESTAMPTZ {_literal(since.isoformat() + ' 00:00:00+00')}")
-    if until:  # inclusive
-        conditions.append(f"published_at < TIMESTAMPTZ {_literal(until.isoformat() + ' 00:00:00+00')} + INTERVAL 1 DAY")
-    if source:
-        conditions.append(f"(source = {_literal(source)} OR site_name = {_literal(source)})")
-    if language:
-        conditions.append(f"language = {_literal(language)}")
-    selection = f"SELECT * FROM articles WHERE {' AND '.join(conditions)} ORDER BY published_at NULLS LAST, url_key"
+    selection = _selection(since, until, source, language)
     check_output(db_path, out)
     with read_connection(db_path) as con:
         try:
@@ -88,6 +96,30 @@ def export_articles(
         except duckdb.Error as exc:
             raise StorageError(str(db_path), f"export failed: {first_line(exc)}") from exc
     return int(counted[0]) if counted else 0
+
+
+#: Articles whose pages are read from the page files at a time by ``exported_pages``.
+PAGES_PER_READ = 200
+
+
+def exported_pages(
+    db_path: str | Path,
+    since: date | None = None,
+    until: date | None = None,
+    source: str | None = None,
+    language: str | None = None,
+) -> Iterator[FetchedPage]:
+    """The newest stored page of each selected article (as ``export_articles`` selects them), a few hundred
+    read at a time."""
+    with read_connection(db_path) as con:
+        try:
+            keys = [key for (key,) in con.execute(
+                f"SELECT url_key FROM ({_selection(since, until, source, language)})"
+            ).fetchall()]  # fmt: skip
+        except duckdb.Error as exc:
+            raise StorageError(str(db_path), f"export failed: {first_line(exc)}") from exc
+    for start in range(0, len(keys), PAGES_PER_READ):
+        yield from stored_pages(db_path, keys[start : start + PAGES_PER_READ])
 
 
 @dataclass(frozen=True, slots=True)

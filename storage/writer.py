@@ -25,7 +25,15 @@ import pyarrow as pa
 
 from extractors.errors import StorageError
 from extractors.fingerprint import CANDIDATE_BITS, COPY_RESEMBLANCE, body_fingerprints, estimated_resemblance
-from extractors.records import Article, Attempt, DocumentRead, Failure, FetchedPage, NotModified
+from extractors.records import (
+    ArchiveFileDone,
+    Article,
+    Attempt,
+    DocumentRead,
+    Failure,
+    FetchedPage,
+    NotModified,
+)
 from storage.connection import write_connection
 from storage.lookups import known_among
 from storage.packing import PackedHtml, pack_html
@@ -510,10 +518,13 @@ def store_batch(
     not_modified: Sequence[NotModified] = (),
     source: str | None = None,
     record_fetches: bool = True,
+    archive_done: ArchiveFileDone | None = None,
 ) -> BatchCounts:
     """Write one batch in one transaction; returns what happened to the articles.
 
-    ``record_fetches=False`` is for re-extraction from stored HTML: nothing was fetched.
+    ``record_fetches=False`` is for re-extraction from stored HTML: nothing was fetched.  ``archive_done``:
+    the web archive file this batch ends, recorded as read in the same transaction as its last pages (its
+    ``stored`` counts the articles stored before this batch; this batch's are added).
     """
     items = _latest_per_key(extracted)
     keys_by_url = {i.page.url: i.key for i in extracted}
@@ -538,15 +549,20 @@ def store_batch(
             )
             _record_versions(con)
             con.unregister("staged_articles")
-            _link_duplicates(
-                con, [i.key for i in changed], {k for k, outcome in verdict.items() if outcome == "new"}
-            )
+            _link_duplicates(con, [i.key for i in changed], {k for k, outcome in verdict.items() if outcome == "new"})
         if record_fetches:
             _write_fetch_rows(con, fetch_rows(run_id, source, pages, extracted, failures, not_modified, verdict))
         # validators only for pages whose article is stored: a page that failed extraction is asked for in full again
         stored = {i.page.url for i in extracted}
         _write_validators(con, [p for p in pages if p.url in stored] + list(not_modified), now)
-    counts = [verdict[i.key] for i in items]
+        counts = [verdict[i.key] for i in items]
+        if archive_done is not None:
+            scope = archive_done.scope
+            con.execute(
+                "INSERT INTO archive_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [archive_done.path, sorted(scope.sources), scope.since, scope.until, archive_done.read,
+                 archive_done.matched, archive_done.stored + len(counts), archive_done.broken, now, run_id],
+            )  # fmt: skip
     return BatchCounts(
         new=counts.count("new"),
         updated=counts.count("updated"),
