@@ -42,9 +42,10 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-## test: lint, typecheck, then the whole suite
+## test: lint, typecheck, then the whole suite under coverage, and the coverage figure
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m coverage run -m pytest
+	@$(BIN)/python -m coverage report --format=total | xargs -I{} echo "coverage: {}% of the lines of flows/ crawl/ extractors/ storage/ ran in the test process (extraction workers and commands run as subprocesses are not counted)"
 
 ## test-fast: the pure tests only (extractor, rules, import rule, library contracts), in well under a minute
 test-fast: $(VENV)/.installed-dev
@@ -67,4 +68,4 @@ bench-extraction: $(VENV)/.installed-dev
 	$(BIN)/python bench/extraction.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

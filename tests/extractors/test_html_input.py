@@ -76,7 +76,7 @@ _OPENINGS = st.sampled_from(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(opening=_OPENINGS, filler=st.text(alphabet="ab <>/\n\r", min_size=4000, max_size=9000))
 def test_repair_of_the_opening_only_matches_the_whole_repair(opening: str, filler: str) -> None:
     text = opening + filler + '\n<html class="late" />\n'
