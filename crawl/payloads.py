@@ -29,6 +29,8 @@ def gunzip_capped(data: bytes, url: str, max_bytes: int) -> bytes:
         raise FeedError(url, f"not valid gzip: {error}") from error
     if len(out) > max_bytes:
         raise TooLarge(url, f"decompressed body is over the {max_bytes}-byte limit")
+    if not decompressor.eof:
+        raise FeedError(url, "not valid gzip: the stream is truncated")
     return out
 
 

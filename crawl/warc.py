@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
+import brotli
+import h11
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 from isal import igzip
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from crawl.payloads import gunzip_capped
+from crawl.payloads import GZIP_MAGIC, gunzip_capped
 from extractors.errors import ArchiveError, NewsflowError, TooLarge
 from extractors.records import Attempt, Failure, FetchedPage
 
@@ -135,7 +137,7 @@ def read_pages(
 def _records(stream: BinaryIO, wanted: Callable[[str], bool], counts: ReadCounts) -> Iterator[WarcRecord]:
     def keep(record: WarcRecord) -> bool:
         counts.read += 1
-        return wanted(record.headers.get("WARC-Target-URI", "") or "")
+        return wanted((record.headers.get("WARC-Target-URI", "") or "").strip().strip("<>"))
 
     # not FastWARC's own decoding of Content-Encoding: a broken gzip body must fail its record, not the file
     return iter(
@@ -147,7 +149,9 @@ def _records(stream: BinaryIO, wanted: Callable[[str], bool], counts: ReadCounts
 
 def _page(record: WarcRecord, name: str, offset: int, max_bytes: int) -> FetchedPage | Failure | None:
     """The record as a fetched page; None for a response that is no HTML page (a redirect, an image)."""
-    url = str(record.headers.get("WARC-Target-URI", "") or f"{name}#offset={offset}")
+    # WARC/1.1's grammar put the URI in angle brackets, and some writers still do
+    url = str(record.headers.get("WARC-Target-URI", "") or "").strip().removeprefix("<").removesuffix(">")
+    url = url or f"{name}#offset={offset}"
     http_headers = record.http_headers
     status = http_headers.status_code if http_headers is not None else None
     if http_headers is None or status is None:
@@ -163,17 +167,64 @@ def _page(record: WarcRecord, name: str, offset: int, max_bytes: int) -> Fetched
     body = record.reader.read()
     if content_type not in _HTML_TYPES and not (not content_type and body.lstrip()[:1] == b"<"):
         return None
-    if dict(headers).get("content-encoding", "").strip().lower() in ("gzip", "x-gzip"):
-        try:
-            body = gunzip_capped(body, url, max_bytes)  # archived as sent: inflated here, within the page limit
-        except NewsflowError as error:
-            reason = f"{name}: WARC record at offset {offset}: {error.reason}"
-            return Failure.from_error("fetch", ArchiveError(url, reason, offset))
+    try:
+        body = _decoded(body, dict(headers), url, max_bytes)
+    except NewsflowError as error:
+        reason = f"{name}: WARC record at offset {offset}: {error.reason}"
+        return Failure.from_error("fetch", ArchiveError(url, reason, offset))
     headers = tuple((k, v) for k, v in headers if k not in _TRANSFER_HEADERS)
     at = record.record_date or datetime.now(UTC)
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     attempt = Attempt(url, 1, at, status, len(body), 0, "ok", None, url)
     return FetchedPage(url, url, status, headers, body, at, (attempt,))
+
+
+def _decoded(body: bytes, headers: dict[str, str], url: str, max_bytes: int) -> bytes:
+    """The page as the server meant it: archives keep some payloads as they were sent (chunked, compressed),
+    others decoded but with the original headers.  A payload that does not decode as its headers say but
+    already reads as HTML is kept; one that reads as neither fails (ArchiveError).
+
+    Not FastWARC's own decoding: it raises on the first such mismatch and ends the whole file."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _dechunked(body)
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity") or (body.lstrip()[:1] == b"<" and not body.startswith(GZIP_MAGIC)):
+        return body
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return gunzip_capped(body, url, max_bytes)
+        if encoding == "deflate":
+            inflater = zlib.decompressobj(zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS)
+            inflated = inflater.decompress(body, max_bytes + 1)
+        elif encoding == "br":
+            inflated = brotli.decompress(body)
+        else:
+            raise ArchiveError(url, f"the payload is in an encoding newsflow does not read: {encoding!r}")
+    except (zlib.error, brotli.error) as error:
+        raise ArchiveError(url, f"the payload is not valid {encoding}: {error}") from error
+    if len(inflated) > max_bytes:
+        raise TooLarge(url, f"the decoded payload is over the {max_bytes}-byte page limit")
+    return inflated
+
+
+def _dechunked(body: bytes) -> bytes:
+    """A chunked payload joined by h11 (httpx's HTTP/1.1 parser); the payload as it is if it is not chunked."""
+    connection = h11.Connection(h11.CLIENT)
+    connection.send(h11.Request(method="GET", target="/", headers=[("Host", "archive")]))
+    connection.receive_data(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    connection.receive_data(b"")
+    pieces: list[bytes] = []
+    try:
+        while True:
+            event = connection.next_event()
+            if isinstance(event, h11.Data):
+                pieces.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(pieces)
+            elif event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
+                return body
+    except h11.RemoteProtocolError:
+        return body  # archived already joined, the header kept
 
 
 def _whole(stream: BinaryIO, offset: int, length: int) -> bool:

@@ -186,3 +186,59 @@ def test_written_records_are_standard_warc_both_readers_accept() -> None:
     assert sum(1 for _ in fast) == 2
     # one gzip member per record: each can be read alone from its offset
     assert data.count(b"\x1f\x8b\x08") >= 2
+
+
+def _record(url: str, headers: list[tuple[str, str]], payload: bytes) -> bytes:
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True)
+    http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
+    writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(payload), http_headers=http))
+    return out.getvalue()
+
+
+_BODY = b"<html><body><p>" + b"archived text " * 80 + b"</p></body></html>"
+
+
+def _chunked(*pieces: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("headers", "payload"),
+    [
+        ([("Transfer-Encoding", "chunked")], _chunked(_BODY[:100], _BODY[100:])),
+        ([("Transfer-Encoding", "chunked")], _BODY),  # joined by the archive, the header kept
+        ([("Content-Encoding", "br")], __import__("brotli").compress(_BODY)),
+        ([("Content-Encoding", "deflate")], __import__("zlib").compress(_BODY)),
+        ([("Content-Encoding", "gzip")], _BODY),  # decoded by the archive, the header kept
+        ([("Content-Encoding", "gzip"), ("Transfer-Encoding", "chunked")], _chunked(gzip.compress(_BODY))),
+    ],
+    ids=["chunked", "chunked-header-only", "brotli", "deflate", "gzip-header-only", "gzip-chunked"],
+)  # fmt: skip
+def test_payloads_archived_as_sent_or_already_decoded_both_give_the_page(
+    headers: list[tuple[str, str]], payload: bytes
+) -> None:
+    data = _record("https://example.com/p", [("Content-Type", "text/html"), *headers], payload)
+    (page,), counts = _read(data, ["example.com"])
+    assert isinstance(page, FetchedPage) and page.body == _BODY and counts.broken == 0
+    assert not {"content-encoding", "transfer-encoding"} & set(dict(page.headers))
+
+
+def test_a_payload_that_decodes_as_nothing_fails_alone() -> None:
+    broken = _record("https://example.com/a", [("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+                     gzip.compress(_BODY)[:-40])  # fmt: skip
+    good = _record("https://example.com/b", [("Content-Type", "text/html")], _BODY)
+    pages, _ = _read(broken + good, ["example.com"])
+    assert [type(p).__name__ for p in pages] == ["Failure", "FetchedPage"]
+    assert pages[0].outcome == "archive_error"  # type: ignore[union-attr]
+
+
+def test_a_target_uri_in_angle_brackets_is_read_as_the_address() -> None:
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True)
+    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+    record = writer.create_warc_record("<https://example.com/old-style>", "response", payload=io.BytesIO(_BODY),
+                                       http_headers=http)  # fmt: skip
+    writer.write_record(record)
+    (page,), _ = _read(out.getvalue(), ["example.com"])
+    assert isinstance(page, FetchedPage) and page.url == "https://example.com/old-style"
