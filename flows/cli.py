@@ -483,20 +483,19 @@ def export(
 ) -> None:
     """Export articles to Parquet, JSON Lines or CSV, streamed by DuckDB (never all in memory); or their stored
     pages (raw HTML as fetched) as WARC/1.1 response records, for archiving or for other tools."""
-    from storage.queries import ExportFormat, export_articles
+    from storage.queries import ExportFilter, ExportFormat, export_articles
 
     chosen_format = _choice(fmt, ExportFormat, "--format")
     first, last = _window(since, until)
+    chosen = ExportFilter(first, last, source, lang)
     try:
         if chosen_format == "warc":
             from flows.warc_export import export_warc
 
-            count = export_warc(db or load_settings().db, out, first, last, source, lang)
+            count = export_warc(db or load_settings().db, out, chosen)
             console.print(f"{count} pages → {out}", markup=False, highlight=False)
             return
-        count = export_articles(
-            db or load_settings().db, chosen_format, out, first, last, source, lang,
-        )  # fmt: skip
+        count = export_articles(db or load_settings().db, chosen_format, out, chosen)
     except NewsflowError as error:
         raise _fail(error) from error
     console.print(f"{count} articles → {out}", markup=False, highlight=False)

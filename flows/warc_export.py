@@ -9,29 +9,21 @@ tools that read web archives, and read back by ``newsflow backfill --warc``.
 from __future__ import annotations
 
 import os
-from datetime import date
 from pathlib import Path
 
 from crawl.warc import WarcWriter
 from extractors.errors import StorageError
-from storage.queries import check_output, exported_pages
+from storage.queries import ExportFilter, check_output, exported_pages
 
 
-def export_warc(
-    db: str | Path,
-    out: str | Path,
-    since: date | None = None,
-    until: date | None = None,
-    source: str | None = None,
-    language: str | None = None,
-) -> int:
-    """Write the selected articles' pages to ``out`` (replaced only once complete); returns the records written."""
+def export_warc(db: str | Path, out: str | Path, chosen: ExportFilter) -> int:
+    """Write the chosen articles' pages to ``out`` (replaced only once complete); returns the records written."""
     check_output(db, out)
     partial = Path(f"{out}.partial")
     try:
         with open(partial, "wb") as stream:
             writer = WarcWriter(stream)
-            for page in exported_pages(db, since, until, source, language):
+            for page in exported_pages(db, chosen):
                 writer.write_page(page)
         os.replace(partial, out)
     except OSError as error:

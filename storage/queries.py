@@ -63,31 +63,36 @@ def check_output(db_path: str | Path, out: str | Path) -> None:
             raise UnsafeOutput(str(out), f"refusing to write over the database's own file {part}")
 
 
-def _selection(since: date | None, until: date | None, source: str | None, language: str | None) -> str:
-    """The articles an export takes, as SQL over ``articles``, oldest first."""
-    conditions = ["true"]
-    if since:
-        conditions.append(f"published_at >= TIMESTAMPTZ {_literal(since.isoformat() + ' 00:00:00+00')}")
-    if until:  # inclusive
-        conditions.append(f"published_at < TIMESTAMPTZ {_literal(until.isoformat() + ' 00:00:00+00')} + INTERVAL 1 DAY")
-    if source:
-        conditions.append(f"(source = {_literal(source)} OR site_name = {_literal(source)})")
-    if language:
-        conditions.append(f"language = {_literal(language)}")
-    return f"SELECT * FROM articles WHERE {' AND '.join(conditions)} ORDER BY published_at NULLS LAST, url_key"
+@dataclass(frozen=True, slots=True)
+class ExportFilter:
+    """Which articles an export takes: published in [since, until] (UTC days, both inclusive), of a source or
+    site name, in a language; None: no condition."""
+
+    since: date | None = None
+    until: date | None = None
+    source: str | None = None
+    language: str | None = None
+
+    def selection(self) -> str:
+        """The articles as SQL over ``articles``, oldest first."""
+        conditions = ["true"]
+        if self.since:
+            conditions.append(f"published_at >= TIMESTAMPTZ {_literal(self.since.isoformat() + ' 00:00:00+00')}")
+        if self.until:  # inclusive
+            end = _literal(self.until.isoformat() + " 00:00:00+00")
+            conditions.append(f"published_at < TIMESTAMPTZ {end} + INTERVAL 1 DAY")
+        if self.source:
+            conditions.append(f"(source = {_literal(self.source)} OR site_name = {_literal(self.source)})")
+        if self.language:
+            conditions.append(f"language = {_literal(self.language)}")
+        return f"SELECT * FROM articles WHERE {' AND '.join(conditions)} ORDER BY published_at NULLS LAST, url_key"
 
 
 def export_articles(
-    db_path: str | Path,
-    fmt: ExportFormat,
-    out: str | Path,
-    since: date | None = None,
-    until: date | None = None,
-    source: str | None = None,
-    language: str | None = None,
+    db_path: str | Path, fmt: ExportFormat, out: str | Path, chosen: ExportFilter = ExportFilter()
 ) -> int:
-    """Stream the selected articles to a file with DuckDB's COPY (nothing is held in memory); returns the count."""
-    selection = _selection(since, until, source, language)
+    """Stream the chosen articles to a file with DuckDB's COPY (nothing is held in memory); returns the count."""
+    selection = chosen.selection()
     check_output(db_path, out)
     with read_connection(db_path) as con:
         try:
@@ -102,20 +107,11 @@ def export_articles(
 PAGES_PER_READ = 200
 
 
-def exported_pages(
-    db_path: str | Path,
-    since: date | None = None,
-    until: date | None = None,
-    source: str | None = None,
-    language: str | None = None,
-) -> Iterator[FetchedPage]:
-    """The newest stored page of each selected article (as ``export_articles`` selects them), a few hundred
-    read at a time."""
+def exported_pages(db_path: str | Path, chosen: ExportFilter = ExportFilter()) -> Iterator[FetchedPage]:
+    """The newest stored page of each chosen article, a few hundred read at a time."""
     with read_connection(db_path) as con:
         try:
-            keys = [key for (key,) in con.execute(
-                f"SELECT url_key FROM ({_selection(since, until, source, language)})"
-            ).fetchall()]  # fmt: skip
+            keys = [key for (key,) in con.execute(f"SELECT url_key FROM ({chosen.selection()})").fetchall()]
         except duckdb.Error as exc:
             raise StorageError(str(db_path), f"export failed: {first_line(exc)}") from exc
     for start in range(0, len(keys), PAGES_PER_READ):
