@@ -10,9 +10,12 @@ versions, near-duplicates).  ``pages.fetched_at`` is the record's WARC-Date.
 
 A file counts as read only when all its pages are committed: its
 ``archive_files`` row is written in the transaction of its last batch.  A
-killed run therefore resumes at the first file without such a row (the pages
-of a half-read file are stored again, unchanged), and a repeat reads no file
+killed run therefore resumes at the first file without such a row, and a repeat reads no file
 whose row covers its sources and window (``ArchiveScope.covers``).
+
+As any backfill of new articles, it stores only addresses not stored yet: an archived capture never
+replaces a stored article (a live fetch is the newer), and the pages of a half-read file that a killed
+run committed are passed over when the file is read again.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from flows.extraction_pool import extract_all
 from flows.ingest import split_results
 from flows.runs import RunBook, SourceReport
 from flows.timing import stage
-from storage.lookups import finished_archive_files
+from storage.lookups import finished_archive_files, known_urls
 from storage.writer import Extracted, store_batch
 
 
@@ -180,11 +183,13 @@ def archive_file(location: str, plan: ArchivePlan, context: _Context) -> Archive
                     continue
                 pages.append(item)
                 if len(pages) >= plan.batch_size:
+                    pages = _unknown(book, context, owner, pages)
                     pending.append(_Batch(extracting.submit(_extract, book.run_id, plan, owner, pages), failures))
                     pages, failures = [], []
                     if len(pending) > AHEAD:
                         stored += _store(context, plan, pending.popleft())
                     update_progress_artifact(progress, 100.0 * min(stream.tell(), size) / size)  # type: ignore[arg-type]
+            pages = _unknown(book, context, owner, pages)
             pending.append(_Batch(extracting.submit(_extract, book.run_id, plan, owner, pages), failures))
             while len(pending) > 1:
                 stored += _store(context, plan, pending.popleft())
@@ -200,6 +205,21 @@ def archive_file(location: str, plan: ArchivePlan, context: _Context) -> Archive
         return None
     update_progress_artifact(progress, 100.0)  # type: ignore[arg-type]
     return ArchiveFileDone(name, plan.scope, counts.read, counts.matched, stored, counts.broken)
+
+
+def _unknown(
+    book: RunBook, context: _Context, owner: Callable[[str], Source | None], pages: list[FetchedPage]
+) -> list[FetchedPage]:
+    """The pages whose address is not stored yet (nor failed for good), as a backfill of new articles takes
+    them: an archived capture never replaces what is stored, however it came (a live fetch is newer).  Checked
+    before extraction, to spare the work, and again when the batch is stored, after the batches before it."""
+    with stage(book.run_id, "plan"):
+        known = known_urls(book.db, [p.url for p in pages])
+    for page in pages:
+        source = owner(page.url) if page.url in known else None
+        if source is not None:
+            context.reports[source.name].skipped += 1
+    return [p for p in pages if p.url not in known]
 
 
 def _extract(
@@ -228,7 +248,10 @@ def _store(context: _Context, plan: ArchivePlan, batch: _Batch, done: ArchiveFil
     groups = wait_for(batch.extraction) or [_Extracted(plan.sources[0], [], [], [])]  # a signal ends the wait
     stored = 0
     for index, group in enumerate(groups):
-        kept = [e for e in group.extracted if plan.window.admits(e.article.published_at)]
+        inside = [e for e in group.extracted if plan.window.admits(e.article.published_at)]
+        with stage(book.run_id, "plan"):
+            known = known_urls(book.db, [e.page.url for e in inside])  # what the batches before stored
+        kept = [e for e in inside if e.page.url not in known]
         failures = [*group.failed, *(batch.failures if index == 0 else [])]
         last = index == len(groups) - 1
         mark = dataclasses.replace(done, stored=done.stored + stored) if done is not None and last else None

@@ -6,6 +6,7 @@ hosts, and generated articles with known publication dates.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import http.server
 import json
@@ -468,3 +469,22 @@ def test_a_remote_warc_goes_through_the_address_guard_and_the_size_cap(
     again = backfill(sources=["news"], days=0, warc_urls=[f"{base}/{name}"], sources_file=str(_news_source(tmp_path)),
                      db=db_path)  # fmt: skip
     assert again.new == 4  # the file was not marked read: the next run reads it
+
+
+def test_an_archived_capture_never_replaces_a_stored_article(tmp_path: Path, db_path: str) -> None:
+    """The same address in a later archive (another capture, other text) is passed over, as a backfill of new
+    articles passes over what is stored; two captures in one batch keep the later one."""
+    first = _dated_page("news.example", date(2026, 3, 2), 1)
+    other = dataclasses.replace(first, body=first.body.replace(b"Paragraph 0", b"Rewritten 0"),
+                                fetched_at=first.fetched_at + timedelta(days=3))  # fmt: skip
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[[sources]]\nname = "n"\ndomains = ["news.example"]\n', encoding="utf-8")
+    args = {"sources": ["n"], "days": 0, "sources_file": str(sources), "db": db_path}
+    backfill(warc_urls=[str(write_warc(tmp_path / "one.warc.gz", [first]))], **args)  # type: ignore[arg-type]
+    later = backfill(warc_urls=[str(write_warc(tmp_path / "two.warc.gz", [other]))], **args)  # type: ignore[arg-type]
+    assert later.skipped == 1 and later.new == later.updated == 0
+    assert "Paragraph 0" in run_query(db_path, "SELECT body_text FROM articles").rows[0][0]
+
+    both = str(tmp_path / "both.duckdb")
+    backfill(warc_urls=[str(write_warc(tmp_path / "both.warc.gz", [first, other]))], **{**args, "db": both})  # type: ignore[arg-type]
+    assert "Rewritten 0" in run_query(both, "SELECT body_text FROM articles").rows[0][0]
