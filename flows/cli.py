@@ -237,6 +237,10 @@ def _sources_path(sources_file: str | None) -> str:
 
 @app.command()
 def backfill(
+    more_warc: Annotated[
+        list[str] | None,
+        typer.Argument(help="More WARC files after --warc (so that --warc dir/*.warc.gz works).", show_default=False),
+    ] = None,
     source: Annotated[list[str] | None, typer.Option("--source", help="A source (repeatable; default: all).")] = None,
     since: SinceOption = None,
     until: UntilOption = None,
@@ -268,13 +272,17 @@ def backfill(
     from flows.backfill import backfill as backfill_flow
 
     chosen_mode = _choice(mode, Mode, "--mode")
+    if more_warc and not warc:
+        _error(f"unexpected argument {more_warc[0]!r}: give article URLs with --url, WARC files with --warc")
+        raise typer.Exit(2)
     first, last = _window(since, until)
     try:
         path = _sources_path(sources_file) if (source or sources_file or load_settings().sources) else None
         with command_line_run(extracts=chosen_mode != "refresh"):  # a refresh run is mostly 304s
             report = backfill_flow(
                 sources=list(source or []), since=first, until=last, days=days or 0, urls=list(url or []),
-                mode=chosen_mode, max_articles=max_articles, sources_file=path, db=db, warc_urls=list(warc or []),
+                mode=chosen_mode, max_articles=max_articles, sources_file=path, db=db,
+                warc_urls=[*(warc or []), *(more_warc or [])],
                 ccnews=ccnews,
             )  # fmt: skip
     except NewsflowError as error:

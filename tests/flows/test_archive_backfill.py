@@ -488,3 +488,15 @@ def test_an_archived_capture_never_replaces_a_stored_article(tmp_path: Path, db_
     both = str(tmp_path / "both.duckdb")
     backfill(warc_urls=[str(write_warc(tmp_path / "both.warc.gz", [first, other]))], **{**args, "db": both})  # type: ignore[arg-type]
     assert "Rewritten 0" in run_query(both, "SELECT body_text FROM articles").rows[0][0]
+
+
+def test_warc_files_after_the_option_are_read_too_as_a_shell_glob_gives_them(tmp_path: Path, db_path: str) -> None:
+    files = [write_warc(tmp_path / f"part-{i}.warc.gz", [_dated_page("news.example", date(2026, 3, 2), i)])
+             for i in range(2)]  # fmt: skip
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[[sources]]\nname = "n"\ndomains = ["news.example"]\n', encoding="utf-8")
+    done = runner.invoke(app, ["backfill", "--warc", *map(str, files), "--sources", str(sources), "--db", db_path])
+    assert done.exit_code == 0, done.stdout
+    assert run_query(db_path, "SELECT count(*) FROM archive_files").rows == ((2,),)
+    stray = runner.invoke(app, ["backfill", "stray", "--sources", str(sources), "--db", db_path])
+    assert stray.exit_code == 2 and "unexpected argument 'stray'" in stray.output
