@@ -10,8 +10,9 @@ versions, near-duplicates).  ``pages.fetched_at`` is the record's WARC-Date.
 
 A file counts as read only when all its pages are committed: its
 ``archive_files`` row is written in the transaction of its last batch.  A
-killed run therefore resumes at the first file without such a row, and a repeat reads no file
-whose row covers its sources and window (``ArchiveScope.covers``).
+killed run therefore resumes at the first file without such a row, and a
+repeat reads no file whose row covers its sources and window
+(``ArchiveScope.covers``).
 
 As any backfill of new articles, it stores only addresses not stored yet: an archived capture never
 replaces a stored article (a live fetch is the newer), and the pages of a half-read file that a killed
@@ -24,6 +25,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -100,22 +102,20 @@ def backfill_archives(
     names = {f: archive_name(f) for f in files}
     finished = finished_archive_files(book.db, list(names.values()))
     todo = [f for f in files if not any(done.covers(scope) for done in finished.get(names[f], []))]
-    reports = {}
-    for source in plan.sources:
-        with book.source(source.name) as report:
-            reports[source.name] = report
     book.logger.info("%d web archive files: %d to read, %d read before for these sources and window",
                      len(files), len(todo), len(files) - len(todo))  # fmt: skip
     book.track_progress(len(todo), "archive files read")
     fetcher = session.fetcher(policy)
-    for location in todo:
-        done = archive_file.with_options(task_run_name=f"archive-file {_short(names[location])}")(
-            location, plan, _Context(book, reports, fetcher, session)
-        )
-        if done is not None:
-            book.logger.info("%s: %d records, %d pages of the sources, %d articles stored, %d broken",
-                             done.path, done.read, done.matched, done.stored, done.broken)  # fmt: skip
-        book.batch_done()
+    with ExitStack() as timing:  # each source's report counts (and times) the whole reading
+        reports = {s.name: timing.enter_context(book.source(s.name)) for s in plan.sources}
+        for location in todo:
+            done = archive_file.with_options(task_run_name=f"archive-file {_short(names[location])}")(
+                location, plan, _Context(book, reports, fetcher, session)
+            )
+            if done is not None:
+                book.logger.info("%s: %d records, %d pages of the sources, %d articles stored, %d broken",
+                                 done.path, done.read, done.matched, done.stored, done.broken)  # fmt: skip
+            book.batch_done()
 
 
 @dataclass(frozen=True, slots=True)
