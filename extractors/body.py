@@ -283,6 +283,8 @@ def extract_blocks(
         body = _main_content(tree, url, fast=False)
     # when it finds no article trafilatura falls back to whatever block it can; a menu is not one
     blocks = _blocks_from_body(body) if body is not None and body.tag not in _NOT_ARTICLE_ROOTS else []
+    if _navigation_dump(blocks):
+        blocks = _loose_prose(tree) or blocks
     cleaned: list[Block] = []
     for block in blocks:
         text = strip_end_markers(block.text)
@@ -299,6 +301,41 @@ def extract_blocks(
     while cleaned and _is_link_tail(cleaned[-1]):
         cleaned.pop()
     return cleaned
+
+
+#: A text this long with fewer sentence ends per 1,000 characters than this is a page's menus read as one text.
+DUMP_CHARS = 2000
+DUMP_STOPS_PER_1000 = 2.0
+_STOP = re.compile(r"[.!?。！？](?:\s|$)")
+# where an article's text can sit loose, between its container's child elements
+_LOOSE_HOLDERS = ("div", "td", "section", "article", "main", "font", "center", "span")
+
+
+def _navigation_dump(blocks: list[Block]) -> bool:
+    """Whether trafilatura's result is the whole page as text (its baseline, when it found no article): one
+    long text of menu entries and links, with hardly any sentence ending in it.  An article of many blocks
+    (code listings, tables of figures: few full stops too) is not such a text."""
+    if len(blocks) > 2:
+        return False
+    text = " ".join(block.text for block in blocks)
+    if len(text) < DUMP_CHARS:
+        return False
+    return len(_STOP.findall(text)) * 1000 < DUMP_STOPS_PER_1000 * len(text)
+
+
+def _loose_prose(tree: lxml.html.HtmlElement) -> list[Block]:
+    """The article of a template that writes it as loose text inside a container (after an image, between
+    ``<br>``s) rather than in paragraphs: the container whose own text, outside its child elements, holds the
+    most sentence-bearing characters, as one paragraph per text run.  Empty when no container holds prose."""
+    best: list[str] = []
+    best_chars = 0
+    for element in in_body(tree, *_LOOSE_HOLDERS):
+        runs = [" ".join(piece.split()) for piece in (element.text, *(child.tail for child in element)) if piece]
+        runs = [run for run in runs if len(run) >= 40 and _STOP.search(run)]
+        chars = sum(len(run) for run in runs)
+        if chars > best_chars:
+            best, best_chars = runs, chars
+    return [Block("p", run) for run in best] if best_chars >= 150 else []
 
 
 def _cut_after_tail_heading(blocks: list[Block]) -> None:

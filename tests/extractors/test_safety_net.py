@@ -89,3 +89,49 @@ def test_prose_in_text_only_divs_counts() -> None:
         f"<ul><li><div>{sentence}</div></li></ul><div><p>{sentence}</p></div></body></html>"
     )
     assert prose_chars(tree) == 3 * len(sentence)  # each once: the div, the list item, the paragraph
+
+
+_MENU = "".join(f'<li><a href="/s/{i}">Municipal office {i} council</a></li>' for i in range(150))
+_LOOSE = (
+    "The health service team reported this morning that two of the unit's five cars were broken into. "
+    "The cars had their batteries taken and were damaged. A police report was filed. "
+    "Patients booked for this morning are being given new appointments."
+)
+
+
+def _loose_text_page(extra: str = "") -> bytes:
+    return (
+        f'<html><head><title>Cars broken into</title></head><body><div class="menu"><ul>{_MENU}</ul></div>'
+        '<div class="col"><span class="titulo">Cars broken into</span><small>05/10/2018 - by Ana Lima</small>'
+        f'<br><br><img src="/a.jpg">{_LOOSE}<br><br><br>{extra}<div class="row"><a href="/share">Share</a></div>'
+        f'</div><div class="footer"><ul>{_MENU[:3000]}</ul></div></body></html>'
+    ).encode()
+
+
+def test_an_article_written_as_loose_text_is_found_under_a_page_of_menus() -> None:
+    """A template that writes its article as text between an image and line breaks, not in paragraphs:
+    trafilatura finds no article and returns every menu of the page as one text."""
+    body = extract_html(_loose_text_page(), "https://city.example/news/cars").body_text
+    assert body == _LOOSE
+    assert "Municipal office" not in body
+
+
+def test_a_menu_dump_with_no_loose_prose_anywhere_is_left_as_trafilatura_gave_it() -> None:
+    page = _loose_text_page().replace(_LOOSE.encode(), b"Photo")
+    body = extract_html(page, "https://city.example/news/cars").body_text
+    assert "Municipal office 3 council" in body  # nothing better to take: the net does not make it empty
+
+
+def test_a_long_article_of_many_blocks_with_few_full_stops_is_not_a_menu_dump() -> None:
+    rows = "".join(f"<tr><td>Station {i}</td><td>{i * 3} mm</td><td>{20 + i % 7} C</td></tr>" for i in range(120))
+    queries = "\n".join(f"SELECT id, name FROM table_{i} WHERE x = {i}" for i in range(60))
+    code = f"<pre><code>{queries}</code></pre>"
+    # loose text in the article's own element: what the menu-dump rescue would take, were it to misfire here
+    page = _page(
+        "<article>Readings come from the city's network of weather stations, checked every morning by the staff. "
+        "Stations that fail a check are repaired the same week, and their readings are left out until then."
+        f"<h1>Low light plants</h1><p>Readings of the week, by station.</p><table>{rows}</table>"
+        f"<h2>Queries</h2>{code}<p>Ana Lima wrote the queries, which run every night.</p></article>"
+    )
+    body = extract_html(page, URL).body_text
+    assert "Station 117" in body and "table_59" in body
