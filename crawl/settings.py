@@ -24,6 +24,23 @@ def checked_timezone(value: str) -> str:
     return value
 
 
+def checked_url(value: str) -> str:
+    """``value`` if newsflow can fetch it as written, else ValueError saying why (``url_problem``)."""
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(f"not a URL newsflow can fetch: {value!r}: {problem}")
+    return value
+
+
+def checked_network(value: str) -> str:
+    """``value`` if it is a CIDR network (``127.0.0.0/8``, ``::1``), else ValueError naming it."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR network: {value!r}") from exc
+    return value
+
+
 def checked_user_agent(value: str) -> str:
     """``value`` if it can be sent as a User-Agent header, else ValueError: one line of printable ASCII
     (a newline would make every request fail, and be read as a robots.txt refusal)."""
@@ -70,10 +87,7 @@ class Settings(BaseSettings):
     @field_validator("ccnews_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        problem = url_problem(value)
-        if problem:
-            raise ValueError(f"not a URL newsflow can fetch: {value!r}: {problem}")
-        return value.rstrip("/")
+        return checked_url(value).rstrip("/")
 
     @field_validator("timezone")
     @classmethod
@@ -89,7 +103,7 @@ class Settings(BaseSettings):
     @classmethod
     def _networks(cls, value: str) -> str:
         for item in filter(None, (part.strip() for part in value.split(","))):
-            ipaddress.ip_network(item, strict=False)  # ValueError names the bad network
+            checked_network(item)
         return value
 
     def workers(self) -> int:

@@ -9,7 +9,6 @@ every field with an example.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import re
 import string
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crawl.fetcher import FetchPolicy
-from crawl.settings import checked_timezone, checked_user_agent
+from crawl.settings import checked_network, checked_timezone, checked_url, checked_user_agent
 from extractors import ExtractOptions
 from extractors.errors import ConfigError
 from extractors.urls import url_problem
@@ -142,11 +141,7 @@ class Source(BaseModel):
     @field_validator("feeds", "sitemaps", "start_urls")
     @classmethod
     def _http_urls(cls, values: list[str]) -> list[str]:
-        for value in values:
-            problem = url_problem(value)
-            if problem:
-                raise ValueError(f"not a URL newsflow can fetch: {value!r}: {problem}")
-        return values
+        return [checked_url(value) for value in values]
 
     @field_validator("include", "exclude")
     @classmethod
@@ -171,12 +166,7 @@ class Source(BaseModel):
     @field_validator("allowed_private_networks")
     @classmethod
     def _networks(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not a CIDR network: {value!r}") from exc
-        return values
+        return [checked_network(value) for value in values]
 
     @field_validator("schedule")
     @classmethod
