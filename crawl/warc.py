@@ -94,6 +94,14 @@ def read_pages(
     ``max_bytes`` (as archived, or inflated) fails as ``too_large``, as a live fetch would.
     """
     counts = counts if counts is not None else ReadCounts()
+    for item in _read(stream, name, wanted, counts, max_bytes):
+        counts.matched += isinstance(item, FetchedPage)
+        yield item
+
+
+def _read(
+    stream: BinaryIO, name: str, wanted: Callable[[str], bool], counts: ReadCounts, max_bytes: int
+) -> Iterator[FetchedPage | Failure]:
     while True:
         last_good = stream.tell()  # the start of the last record read well, or of this reading
         held: tuple[FetchedPage | Failure, int, int] | None = None  # the newest page, until it is known whole
@@ -104,7 +112,6 @@ def read_pages(
                 if page is None:
                     continue
                 if held is not None:
-                    counts.matched += isinstance(held[0], FetchedPage)
                     yield held[0]
                 held = (page, last_good, record.content_length)
             if held is not None:
@@ -115,14 +122,12 @@ def read_pages(
                     page = Failure.from_error("fetch", ArchiveError(page.url, reason, offset))
                     counts.broken += 1
                     counts.offsets.append(offset)
-                counts.matched += isinstance(page, FetchedPage)
                 yield page
             return
         except OSError as error:
             # FastWARC stops at a record it cannot decompress or parse: that record fails alone (the one
             # before it was read to its end)
             if held is not None:
-                counts.matched += isinstance(held[0], FetchedPage)
                 yield held[0]
             offset, resume = _broken_span(stream, last_good)
             counts.broken += 1
@@ -134,10 +139,16 @@ def read_pages(
             stream.seek(resume)
 
 
+def _target_uri(record: WarcRecord) -> str:
+    # WARC/1.1's grammar put the URI in angle brackets, and some writers still do
+    uri = str(record.headers.get("WARC-Target-URI", "") or "").strip()
+    return uri.removeprefix("<").removesuffix(">")
+
+
 def _records(stream: BinaryIO, wanted: Callable[[str], bool], counts: ReadCounts) -> Iterator[WarcRecord]:
     def keep(record: WarcRecord) -> bool:
         counts.read += 1
-        return wanted((record.headers.get("WARC-Target-URI", "") or "").strip().strip("<>"))
+        return wanted(_target_uri(record))
 
     # not FastWARC's own decoding of Content-Encoding: a broken gzip body must fail its record, not the file
     return iter(
@@ -149,9 +160,7 @@ def _records(stream: BinaryIO, wanted: Callable[[str], bool], counts: ReadCounts
 
 def _page(record: WarcRecord, name: str, offset: int, max_bytes: int) -> FetchedPage | Failure | None:
     """The record as a fetched page; None for a response that is no HTML page (a redirect, an image)."""
-    # WARC/1.1's grammar put the URI in angle brackets, and some writers still do
-    url = str(record.headers.get("WARC-Target-URI", "") or "").strip().removeprefix("<").removesuffix(">")
-    url = url or f"{name}#offset={offset}"
+    url = _target_uri(record) or f"{name}#offset={offset}"
     http_headers = record.http_headers
     status = http_headers.status_code if http_headers is not None else None
     if http_headers is None or status is None:

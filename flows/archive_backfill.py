@@ -204,7 +204,7 @@ def archive_file(location: str, plan: ArchivePlan, context: _Context) -> Archive
             report.failures[error.outcome] += 1
         return None
     update_progress_artifact(progress, 100.0)  # type: ignore[arg-type]
-    return ArchiveFileDone(name, plan.scope, counts.read, counts.matched, stored, counts.broken)
+    return dataclasses.replace(done, stored=stored)  # the mark, with its last batch's articles counted
 
 
 def _unknown(
