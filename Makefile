@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test test-fast lint typecheck install install-dev upgrade bench bench-extraction bench-pipeline bench-archive clean
+.PHONY: demo test test-fast lint typecheck install install-dev upgrade bench bench-extraction bench-pipeline bench-archive bench-distributed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ bench-pipeline: $(VENV)/.installed-dev
 RECORDS ?= 10000
 bench-archive: $(VENV)/.installed-dev
 	$(BIN)/python bench/archive.py --records $(RECORDS)
+
+## bench-distributed: PAGES through 2 crawl workers and a merge (a process work pool) vs one `newsflow ingest`
+bench-distributed: $(VENV)/.installed-dev
+	$(BIN)/python bench/distributed.py --pages $(PAGES)
 
 ## bench-extraction: newsflow vs bare trafilatura on ../shared/bench/aeb, in one run
 bench-extraction: $(VENV)/.installed-dev

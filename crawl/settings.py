@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     max_archive_bytes: int = Field(
         8 * 1024**3, ge=1024, description="Largest WARC file downloaded for a backfill, in bytes."
     )
+    staging_url: str | None = Field(
+        None,
+        description="Where crawl workers stage their batches for the merge: a directory or an fsspec URL "
+        "(s3://bucket/prefix).",
+    )
 
     @field_validator("ccnews_url")
     @classmethod

@@ -132,7 +132,7 @@ class Article:
     """(field, source) pairs: where each metadata value came from."""
     content_hash: str
     extractor_version: str
-    simhash: int | None = None
+    simhash: int | None = field(default=None, metadata={"unsigned": True})
     """64-bit SimHash of the body's 3-word shingles (extractors/fingerprint.py); None for a very short body."""
     sketch: bytes | None = None
     """MinHash sketch of the same shingles (resemblance of near-duplicates); not part of the JSON view."""

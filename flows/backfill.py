@@ -162,9 +162,8 @@ def backfill(
         base = FetchPolicy.from_settings(settings)
         refresh = mode == "refresh"
         with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
-            work = [
-                plan_source(s, base, db_path, window, refresh, max_articles, book.run_id, book.writer) for s in chosen
-            ]
+            work = [plan_source(s, base, book.state, window, refresh, max_articles, book.run_id, book.writer)
+                    for s in chosen]  # fmt: skip
             if urls:
                 by_hand, _bad = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
                 work.append(by_hand)

@@ -290,6 +290,83 @@ def backfill(
     _print_report(report)
 
 
+StagingOption = Annotated[
+    str | None,
+    typer.Option("--staging", help="Staging URL: a directory or s3://bucket/prefix (default: $NEWSFLOW_STAGING_URL).",
+                 show_default=False),
+]  # fmt: skip
+
+
+@app.command()
+def crawl(
+    source: Annotated[list[str] | None, typer.Option("--source", help="A source of the shard (repeatable).")] = None,
+    hosts: Annotated[
+        str | None, typer.Option("--hosts", help="A share i/n of the sources' hosts (for n crawls of one source).")
+    ] = None,
+    staging: StagingOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Fetch stored URLs again (conditionally).")] = False,
+    sources_file: SourcesOption = None,
+) -> None:
+    """Crawl one shard here (what a `crawl` deployment runs on a worker) and stage it for `newsflow merge`."""
+    from flows.shard import crawl_shard
+
+    first, last = _window(since, until)
+    try:
+        path = _sources_path(sources_file)
+        with command_line_run(extracts=not refresh):
+            report = crawl_shard(sources=list(source or []), sources_file=path, hosts=hosts, staging=staging,
+                                 since=first, until=last, refresh=refresh)  # fmt: skip
+    except NewsflowError as error:
+        raise _fail(error) from error
+    _print_report(report)
+
+
+@app.command()
+def merge(staging: StagingOption = None, db: DbOption = None) -> None:
+    """Store every complete staged batch in the database (what the `merge` deployment runs)."""
+    from flows.merge import merge as merge_flow
+
+    try:
+        with command_line_run(extracts=False):
+            report = merge_flow(staging=staging, db=db)
+    except NewsflowError as error:
+        raise _fail(error) from error
+    _print_report(report)
+
+
+@app.command()
+def deploy(
+    pool: Annotated[str, typer.Option("--pool", help="The process work pool of the workers.")],
+    staging: StagingOption = None,
+    db: DbOption = None,
+    host_shares: Annotated[
+        int, typer.Option("--host-shares", min=1, help="Crawl deployments per source, each a share of its hosts.")
+    ] = 1,
+    sources_file: SourcesOption = None,
+) -> None:
+    """Register the deployments of a set-up on several machines: `crawl` per source for the pool's `crawl` queue,
+    `merge` (and backfill, reindex) for its `merge` queue, on the database's machine."""
+    from crawl.sources import load_sources
+    from flows.deployments import apply_deployments, distributed_specs
+
+    try:
+        settings = load_settings()
+        url = staging or settings.staging_url
+        if not url:
+            raise ConfigError("deploy needs a staging URL: give --staging or set NEWSFLOW_STAGING_URL")
+        if "://" not in url:
+            url = str(Path(url).resolve())  # a directory: the same path on every machine (a shared mount)
+        path = str(Path(_sources_path(sources_file)).resolve())
+        database = str(Path(db or settings.db).resolve())
+        specs = distributed_specs(load_sources(path), path, url, database, host_shares)
+        for name in apply_deployments(path, pool, specs):
+            console.print(f"registered {name} for work pool {pool}", markup=False)
+    except NewsflowError as error:
+        raise _fail(error) from error
+
+
 @app.command()
 def serve(sources_file: SourcesOption = None) -> None:
     """Serve the deployments (one cron `ingest` per source, `backfill`, and the hourly `reindex`) from this process."""

@@ -4,10 +4,16 @@ The same list feeds both ways of running them: ``newsflow serve`` (one
 process, ``prefect.serve``; no work pool needed) and ``deployments/prefect.yaml``
 (for ``prefect deploy`` and a process work pool), which ``newsflow
 deployments --write`` regenerates from ``sources.toml`` so the two never drift.
+
+On several machines (``newsflow deploy --pool``, ``distributed_specs``) the ingest deployments become
+``crawl`` deployments, one per source (or per share of its hosts) on the source's cron, run by workers of the
+``crawl`` queue anywhere, and ``merge`` (every few minutes, and after each crawl), run by the worker of the
+``merge`` queue on the machine that holds the DuckDB file; ``backfill`` and ``reindex`` go to that queue too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,12 @@ from flows.parameters import form_schema
 WORK_POOL = "newsflow"
 BACKFILL = "backfill"
 REINDEX = "reindex"
+MERGE = "merge"
+#: The queues of a distributed set-up: crawl workers anywhere, the merge (and what else writes the database)
+#: on the database's machine.
+CRAWL_QUEUE, MERGE_QUEUE = "crawl", "merge"
+#: Staged batches wait at most this long for a merge when no crawl asks for one.
+MERGE_CRON = "*/5 * * * *"
 #: Ingest runs leave the search index to this deployment (and to searches): hourly, after the sources'
 #: usual runs.  Its schedule can be changed in the UI like any other.
 REINDEX_CRON = "50 * * * *"
@@ -41,6 +53,8 @@ class DeploymentSpec:
     cron: str | None = None
     timezone: str = "UTC"
     tags: tuple[str, ...] = ()
+    work_queue: str | None = None
+    """The work pool's queue whose workers run it (None: the pool's default queue)."""
 
 
 def _checked_cron(source: Source) -> str | None:
@@ -94,20 +108,58 @@ def deployment_specs(sources: tuple[Source, ...], sources_file: str) -> list[Dep
     return specs
 
 
-def runner_deployments(sources_file: str | Path) -> list[Any]:
-    """The deployments as ``RunnerDeployment``s for ``prefect.serve``."""
+def distributed_specs(
+    sources: tuple[Source, ...], sources_file: str, staging: str, db: str, host_shares: int = 1
+) -> list[DeploymentSpec]:
+    """The deployments of a set-up on several machines: ``crawl`` per source (per share of its hosts when
+    ``host_shares`` > 1) for the ``crawl`` queue, ``merge`` and the database's other writers for ``merge``."""
+    specs = []
+    for source in sources:
+        if source.archive_only:
+            continue
+        for share in range(1, host_shares + 1):
+            hosts = f"{share}/{host_shares}" if host_shares > 1 else None
+            specs.append(DeploymentSpec(
+                flow="crawl", name=source.name + (f"-{share}of{host_shares}" if hosts else ""),
+                entrypoint="flows/shard.py:crawl_shard",
+                description=f"Crawl of the {source.name!r} source{f' (hosts {hosts})' if hosts else ''}, staged for "
+                "the merge.",
+                parameters={"sources": [source.name], "sources_file": sources_file, "staging": staging,
+                            **({"hosts": hosts} if hosts else {})},
+                cron=_checked_cron(source), timezone=source.timezone, tags=("newsflow", "crawl", source.name),
+                work_queue=CRAWL_QUEUE,
+            ))  # fmt: skip
+    specs.append(DeploymentSpec(
+        flow="merge", name=MERGE, entrypoint="flows/merge.py:merge",
+        description="Stores every complete batch the crawl workers staged in DuckDB, then publishes the crawl state.",
+        parameters={"staging": staging, "db": db}, cron=MERGE_CRON, tags=("newsflow", "merge"), work_queue=MERGE_QUEUE,
+    ))  # fmt: skip
+    for spec in deployment_specs(sources, sources_file):
+        if spec.flow != "ingest":
+            parameters = {**spec.parameters, "db": db}
+            specs.append(dataclasses.replace(spec, parameters=parameters, work_queue=MERGE_QUEUE))
+    return specs
+
+
+def runner_deployments(sources_file: str | Path, specs: list[DeploymentSpec] | None = None) -> list[Any]:
+    """The deployments (``specs``; default: ``deployment_specs``) as ``RunnerDeployment``s for ``prefect.serve``
+    or a work pool."""
     from prefect.schedules import Cron
 
     from flows.backfill import backfill
     from flows.ingest import ingest
+    from flows.merge import merge
     from flows.reindex import reindex
+    from flows.shard import crawl_shard
 
-    by_name: dict[str, Any] = {"ingest": ingest, "backfill": backfill, "reindex": reindex}
+    by_name: dict[str, Any] = {
+        "ingest": ingest, "backfill": backfill, "reindex": reindex, "crawl": crawl_shard, "merge": merge,
+    }  # fmt: skip
 
     path = str(Path(sources_file).resolve())
     sources = load_sources(path)
     deployments = []
-    for spec in deployment_specs(sources, path):
+    for spec in specs if specs is not None else deployment_specs(sources, path):
         schedules = [Cron(spec.cron, timezone=spec.timezone)] if spec.cron else None
         flow = by_name[spec.flow]
         deployment = flow.to_deployment(
@@ -119,6 +171,7 @@ def runner_deployments(sources_file: str | Path) -> list[Any]:
             # one run of a deployment at a time; runs of different deployments are kept apart by
             # the duckdb-writer limit around each write
             concurrency_limit=1,
+            work_queue_name=spec.work_queue,
         )
         # the Custom-run form as a person fills it (flows/parameters.py); RunnerDeployment takes the schema
         # only from the flow's signature, so it is amended where it keeps it
@@ -128,17 +181,19 @@ def runner_deployments(sources_file: str | Path) -> list[Any]:
     return deployments
 
 
-def apply_deployments(sources_file: str | Path, pool: str = WORK_POOL) -> list[str]:
-    """Register every deployment with the Prefect server for a work pool's workers, with the same schedules and
-    Custom-run form as ``newsflow serve``; returns their names.  A worker (``prefect worker start --pool
-    POOL``) on this machine runs them from this installation."""
+def apply_deployments(
+    sources_file: str | Path, pool: str = WORK_POOL, specs: list[DeploymentSpec] | None = None
+) -> list[str]:
+    """Register every deployment (``specs``; default: ``deployment_specs``) with the Prefect server for a work
+    pool's workers, with the same schedules and Custom-run form as ``newsflow serve``; returns their names.
+    A worker (``prefect worker start --pool POOL``) runs them from the installation at this same path."""
     from prefect.runner.storage import LocalStorage
 
     # a worker runs each flow run in a directory of its own unless a pull step sets it: the entrypoints
     # (flows/ingest.py:ingest, ...) are relative to the directory that holds the packages
     home = Path(__file__).resolve().parent.parent
     names = []
-    for deployment in runner_deployments(sources_file):
+    for deployment in runner_deployments(sources_file, specs):
         deployment.storage = LocalStorage(str(home))
         # to_deployment names the flow's file relative to the directory the command runs in
         file, _, function = str(deployment.entrypoint).rpartition(":")

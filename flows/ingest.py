@@ -14,7 +14,7 @@ import dataclasses
 import gc
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,7 +29,7 @@ from prefect.utilities.annotations import quote
 from crawl.discovery import DiscoveryResult, LeftOut, Window, discover, rules_fingerprint
 from crawl.fetcher import Fetcher, FetchPolicy, FetchResult, fetch_all, run_sync
 from crawl.session import fetch_session, session_for
-from crawl.settings import load_settings
+from crawl.settings import Settings, load_settings
 from crawl.sources import Source, clean_names, load_sources, select_sources
 from extractors import ExtractOptions
 from extractors.errors import ConfigError, InvalidURL, NewsflowError
@@ -40,7 +40,8 @@ from flows.parameters import Names, OptionalDay, OptionalText
 from flows.runs import IngestReport, RunBook, SourceReport
 from flows.timing import stage
 from flows.writer_guard import WriterLease
-from storage.lookups import discovery_states, known_urls, validators_for
+from storage.lookups import CrawlState
+from storage.staging import RunStaging, StagedBatch
 from storage.writer import BatchCounts, Extracted, store_batch, store_discovery
 
 T = TypeVar("T")
@@ -162,6 +163,14 @@ def store_batch_task(
         return store_batch(db, run_id, pages, extracted, failures, not_modified, source)
 
 
+@task(name="stage-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def stage_task(staged: RunStaging, batch: StagedBatch) -> BatchCounts:
+    """Write one batch to the staging area (a crawl worker; flows/merge.py stores it)."""
+    with stage(staged.run_id, "store"):
+        staged.write(batch)
+    return staged.counts(batch)
+
+
 @task(name="store-discovery", **STORE_RETRIES)
 def store_discovery_task(db: str, run_id: str, source: str, result: DiscoveryResult, rules: str) -> int:
     """Log the discovery documents and keep the state of those whose every entry is now dealt with."""
@@ -195,7 +204,7 @@ def window_for(since: date | None, until: date | None) -> Window:
 def plan_source(
     source: Source,
     base: FetchPolicy,
-    db: str,
+    state: CrawlState,
     window: Window,
     refresh: bool,
     max_articles: int | None = None,
@@ -211,12 +220,12 @@ def plan_source(
     policy = source.fetch_policy(base)
     if source.archive_only:
         return Work(source.name, policy, source.extract_options(), [], 0, None)  # for web archives alone
-    states = {} if refresh else discovery_states(db, source.name, rules_fingerprint(source))
+    states = {} if refresh else state.discovery_states(source.name, rules_fingerprint(source))
     discovery = discover_source.submit(source, policy, as_is(states), window, run_id)
     result = result_of(discovery, writer)
     found = [d.url for d in result.articles]
     with stage(run_id, "plan"):
-        known = set() if refresh else known_urls(db, found)
+        known = set() if refresh else state.known_urls(found)
     fresh = [u for u in found if u not in known]
     cap = max_articles or source.max_articles_per_run
     chosen = fresh[:cap]
@@ -355,7 +364,7 @@ def _crawl_one(
     book.logger.info("%s: %d article URLs to fetch; not fetched: %s",
                      name, len(item.urls), ", ".join(item.left_out.reasons()) or "none")  # fmt: skip
     with stage(book.run_id, "plan"):
-        known = validators_for(book.db, item.urls)  # one query for the source, not one per batch
+        known = book.state.validators_for(item.urls)  # one query for the source, not one per batch
     batches = _Batches(item.urls, batch_size)
 
     def fetch(batch: list[str]) -> PrefectFuture[list[FetchResult]] | None:
@@ -378,8 +387,14 @@ def _crawl_one(
         _store(book, item, report, _oldest(pending), collector)
     if item.discovery is not None and item.name is not None:
         # after the source's articles are committed: what is kept depends on what the database now holds
-        with book.writer.write():
-            store_discovery_task(book.db, book.run_id, item.name, as_is(item.discovery), item.rules)
+        if book.staged is not None:
+            found = item.discovery
+            batch = book.staged.discovery(item.name, item.rules, found.documents, found.failures, found.read,
+                                          found.robots)  # fmt: skip
+            stage_task(book.staged, as_is(batch))
+        else:
+            with book.writer.write():
+                store_discovery_task(book.db, book.run_id, item.name, as_is(item.discovery), item.rules)
         report.failures.update(f.outcome for f in item.discovery.failures)
         for failure in item.discovery.failures:
             book.logger.warning("%s failed at discovery: %s (%s)", failure.url, failure.reason, failure.outcome)
@@ -401,12 +416,17 @@ def _store(book: RunBook, item: Work, report: SourceReport, batches: list[_InFli
             done, failed = result_of(batch.extraction, book.writer)
             extracted += done
             failures += failed
-    # the writer slot is taken here, in the flow, around the store task: taken inside a task run,
-    # Prefect hands it back only after the task run ends, which costs the next writer seconds
-    with stage(book.run_id, "store-call"), book.writer.write():
-        counts = store_batch_task(
-            book.db, book.run_id, as_is(pages), as_is(extracted), as_is(failures), as_is(unchanged), item.name
-        )
+    if book.staged is not None:
+        # a crawl worker: the batch goes to the staging area, for the merge to store
+        staged_batch = book.staged.batch(item.name, pages, extracted, failures, unchanged)
+        counts = stage_task(book.staged, as_is(staged_batch))
+    else:
+        # the writer slot is taken here, in the flow, around the store task: taken inside a task run,
+        # Prefect hands it back only after the task run ends, which costs the next writer seconds
+        with stage(book.run_id, "store-call"), book.writer.write():
+            counts = store_batch_task(
+                book.db, book.run_id, as_is(pages), as_is(extracted), as_is(failures), as_is(unchanged), item.name
+            )
     report.fetched += len(pages)
     report.new += counts.new
     report.updated += counts.updated
@@ -452,44 +472,70 @@ def ingest(
         "since": since, "until": until, "refresh": refresh, "db": db_path,
     })  # fmt: skip
 
-    def body() -> None:
-        window = window_for(since, until)
-        with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
-            base = FetchPolicy.from_settings(settings)
-            work: list[Work] = []
-            path = sources_file or settings.sources
-            if path and (clean_names(sources) or not (urls or feeds)):
-                chosen = select_sources(load_sources(path), sources)
-                book.remember_sources(chosen)
-                for source in chosen:
-                    work.append(plan_source(source, base, db_path, window, refresh, run_id=book.run_id,
-                                            writer=book.writer))  # fmt: skip
-            elif clean_names(sources):
-                raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
-            bad: list[Failure] = []
-            fetchable = [f for f in feeds if url_problem(f) is None]
-            # a feed given by hand that cannot be fetched as written fails alone, as a URL given by hand does
-            bad += [Failure.from_error("discover", InvalidURL(f, f"not a URL newsflow can fetch: {url_problem(f)}"))
-                    for f in feeds if url_problem(f) is not None]  # fmt: skip
-            if fetchable:
-                # feeds given by hand: just their entries, not the whole site's sitemaps
-                adhoc = Source(
-                    name="adhoc", feeds=fetchable, allowed_private_networks=list(base.allowed_networks),
-                    respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
-                )  # fmt: skip
-                planned = plan_source(adhoc, base, db_path, window, refresh, run_id=book.run_id, writer=book.writer)
-                unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
-                work.append(dataclasses.replace(planned, policy=unpaced))
-            if urls:
-                by_hand, unusable = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
-                work.append(by_hand)
-                bad += unusable
-            if bad:
-                with book.writer.write():
-                    store_batch_task(db_path, book.run_id, [], [], bad, [], None)
-            crawl(book, work, settings.batch_size, settings.workers())
-            if bad:
-                with book.source("invalid") as report:
-                    report.failures.update(f.outcome for f in bad)
+    return book.run(lambda: gather(book, settings, sources, sources_file, urls, feeds, since, until, refresh))
 
-    return book.run(body)
+
+def gather(
+    book: RunBook,
+    settings: Settings,
+    sources: Names,
+    sources_file: str | None,
+    urls: Names,
+    feeds: Names,
+    since: date | None,
+    until: date | None,
+    refresh: bool,
+    keep: Callable[[str], bool] | None = None,
+) -> None:
+    """The body of an ingest (or crawl) run: plan every source, URL and feed given, then crawl them.
+
+    ``keep``: a shard's share of the planned article URLs (flows/shard.py); None: all of them.
+    """
+    window = window_for(since, until)
+    with fetch_session(book.run_id):  # one HTTP client per fetch policy for the whole run
+        base = FetchPolicy.from_settings(settings)
+        work: list[Work] = []
+        path = sources_file or settings.sources
+        if path and (clean_names(sources) or not (urls or feeds)):
+            chosen = select_sources(load_sources(path), sources)
+            book.remember_sources(chosen)
+            for source in chosen:
+                work.append(plan_source(source, base, book.state, window, refresh, run_id=book.run_id,
+                                        writer=book.writer))  # fmt: skip
+        elif clean_names(sources):
+            raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
+        bad: list[Failure] = []
+        fetchable = [f for f in feeds if url_problem(f) is None]
+        # a feed given by hand that cannot be fetched as written fails alone, as a URL given by hand does
+        bad += [Failure.from_error("discover", InvalidURL(f, f"not a URL newsflow can fetch: {url_problem(f)}"))
+                for f in feeds if url_problem(f) is not None]  # fmt: skip
+        if fetchable:
+            # feeds given by hand: just their entries, not the whole site's sitemaps
+            adhoc = Source(
+                name="adhoc", feeds=fetchable, allowed_private_networks=list(base.allowed_networks),
+                respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
+            )  # fmt: skip
+            planned = plan_source(adhoc, base, book.state, window, refresh, run_id=book.run_id, writer=book.writer)
+            unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
+            work.append(dataclasses.replace(planned, policy=unpaced))
+        if urls:
+            by_hand, unusable = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+            work.append(by_hand)
+            bad += unusable
+        if bad:
+            _store_failures(book, bad)
+        if keep is not None:
+            work = [dataclasses.replace(w, urls=[u for u in w.urls if keep(u)]) for w in work]
+        crawl(book, work, settings.batch_size, settings.workers())
+        if bad:
+            with book.source("invalid") as report:
+                report.failures.update(f.outcome for f in bad)
+
+
+def _store_failures(book: RunBook, failures: list[Failure]) -> None:
+    """Record inputs that could not be used (a URL or feed given by hand that is not one newsflow fetches)."""
+    if book.staged is not None:
+        stage_task(book.staged, as_is(book.staged.batch(None, [], [], failures, [])))
+        return
+    with book.writer.write():
+        store_batch_task(book.db, book.run_id, [], [], failures, [], None)

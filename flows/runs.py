@@ -39,7 +39,8 @@ from extractors.errors import NewsflowError
 from flows.extraction_pool import workers_for_run
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
-from storage.lookups import runs_in_progress
+from storage.lookups import CrawlState, DatabaseState, runs_in_progress
+from storage.staging import RunStaging
 from storage.writer import RunRecord, mark_runs_crashed, record_run, record_sources, sweep_page_files
 
 
@@ -156,6 +157,10 @@ class RunBook:
         #: every write of the run goes through this lease on the writer slot
         self.writer = WriterLease(db)
         self.logger = get_run_logger()
+        #: what is stored already, for the crawl's choices (a staged crawl reads the merge's published copy)
+        self.state: CrawlState = DatabaseState(db)
+        #: a crawl worker's staging area, where its batches go instead of the database (None: the database)
+        self.staged: RunStaging | None = None
 
     def start(self) -> None:
         host, pid = socket.gethostname(), os.getpid()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -27,11 +29,25 @@ _SETTLED_FAILURES = ("no_content", "not_html", "too_large", "blocked_address", "
 _STORED = ("new", "updated", "unchanged", "not_modified")
 
 
-def _key(url: str) -> str:
+def lookup_key(url: str) -> str:
+    """The ``url_key`` a URL's article would have (the URL itself when it cannot be normalised)."""
     try:
         return url_key(normalize_url(url))
     except InvalidURL:
         return url
+
+
+# a last fetch after which asking again is pointless: the article is stored, or the failure will not change
+_SETTLED = (
+    f"outcome IN {_STORED + _SETTLED_FAILURES} "
+    "OR (outcome = 'http_error' AND status BETWEEN 400 AND 499 AND status NOT IN (408, 429))"
+)
+# the last fetch of each article URL (feeds, sitemaps and robots.txt are not articles)
+_LATEST_FETCHES = """
+    SELECT f.url, f.outcome, f.status FROM fetches f {join}
+    WHERE coalesce(f.stage, '') NOT IN ('robots', 'discover')
+    QUALIFY row_number() OVER (PARTITION BY f.url ORDER BY f.fetched_at DESC, f.attempt DESC) = 1
+"""
 
 
 def known_among(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> set[str]:
@@ -41,20 +57,14 @@ def known_among(con: duckdb.DuckDBPyConnection, urls: Sequence[str]) -> set[str]
     if not urls:
         return set()
     unique = list(dict.fromkeys(urls))
-    con.register("candidates", pa.table({"url": unique, "key": [_key(u) for u in unique]}))
+    con.register("candidates", pa.table({"url": unique, "key": [lookup_key(u) for u in unique]}))
     try:
         rows = con.execute(
             f"""
-            WITH latest AS (
-                SELECT f.url, f.outcome, f.status FROM fetches f SEMI JOIN candidates c ON f.url = c.url
-                WHERE coalesce(f.stage, '') NOT IN ('robots', 'discover')  -- feeds, sitemaps: not articles
-                QUALIFY row_number() OVER (PARTITION BY f.url ORDER BY f.fetched_at DESC, f.attempt DESC) = 1
-            )
+            WITH latest AS ({_LATEST_FETCHES.format(join="SEMI JOIN candidates c ON f.url = c.url")})
             SELECT c.url FROM candidates c SEMI JOIN articles a ON a.url_key = c.key
             UNION SELECT c.url FROM candidates c SEMI JOIN articles a ON a.url = c.url
-            UNION SELECT url FROM latest
-            WHERE outcome IN {_STORED + _SETTLED_FAILURES}
-               OR (outcome = 'http_error' AND status BETWEEN 400 AND 499 AND status NOT IN (408, 429))
+            UNION SELECT url FROM latest WHERE {_SETTLED}
             """
         ).fetchall()
     finally:
@@ -70,6 +80,14 @@ def known_urls(db_path: str | Path, urls: Sequence[str]) -> set[str]:
         return known_among(con, urls)
 
 
+def document_state(etag: str | None, last_modified: str | None, children: Sequence[Any] | None) -> DocumentState:
+    """A ``discovery_state`` row as the discovery reads it (``children``: structs of url and published)."""
+    return DocumentState(
+        Validators(etag, last_modified),
+        tuple(Discovered(c["url"], c["published"], "state") for c in children or ()),
+    )
+
+
 def discovery_states(db_path: str | Path, source: str, rules: str) -> dict[str, DocumentState]:
     """The kept state of a source's discovery documents, by URL, where it was kept under the same ``rules``
     (see crawl/discovery.py for when a state is kept and what a 304 may then mean)."""
@@ -80,13 +98,7 @@ def discovery_states(db_path: str | Path, source: str, rules: str) -> dict[str, 
             "SELECT url, etag, last_modified, children FROM discovery_state WHERE source = ? AND rules = ?",
             [source, rules],
         ).fetchall()
-    return {
-        url: DocumentState(
-            Validators(etag, last_modified),
-            tuple(Discovered(c["url"], c["published"], "state") for c in children or ()),
-        )
-        for url, etag, last_modified, children in rows
-    }
+    return {url: document_state(etag, last_modified, children) for url, etag, last_modified, children in rows}
 
 
 def validators_for(db_path: str | Path, urls: Sequence[str]) -> dict[str, Validators]:
@@ -139,7 +151,7 @@ def stored_article_keys(
         ORDER BY a.published_at DESC NULLS LAST, a.url_key
     """
     with read_connection(db_path) as con:
-        rows = con.execute(sql, [*params, [_key(u) for u in urls], list(urls)]).fetchall()
+        rows = con.execute(sql, [*params, [lookup_key(u) for u in urls], list(urls)]).fetchall()
     found = [row[0] for row in rows]
     return found[:limit] if limit is not None else found
 
@@ -192,3 +204,55 @@ def finished_archive_files(db_path: str | Path, paths: Sequence[str]) -> dict[st
     for path, sources, since, until in rows:
         done.setdefault(path, []).append(ArchiveScope(frozenset(sources), since, until))
     return done
+
+
+class CrawlState(Protocol):
+    """What a crawl asks of the database before fetching: what is known, validators, discovery state."""
+
+    def known_urls(self, urls: Sequence[str]) -> set[str]: ...
+
+    def validators_for(self, urls: Sequence[str]) -> dict[str, Validators]: ...
+
+    def discovery_states(self, source: str, rules: str) -> dict[str, DocumentState]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseState:
+    """The crawl state read from the DuckDB file itself (a run on the database's own machine)."""
+
+    db: str
+
+    def known_urls(self, urls: Sequence[str]) -> set[str]:
+        return known_urls(self.db, urls)
+
+    def validators_for(self, urls: Sequence[str]) -> dict[str, Validators]:
+        return validators_for(self.db, urls)
+
+    def discovery_states(self, source: str, rules: str) -> dict[str, DocumentState]:
+        return discovery_states(self.db, source, rules)
+
+
+@dataclass(frozen=True, slots=True)
+class StateTables:
+    """The whole crawl state as Arrow tables, to be copied to crawl workers that cannot open the database
+    (storage/staging.py): ``known`` (kind 'key' or 'url', value), ``validators``, ``discovery``."""
+
+    known: pa.Table
+    validators: pa.Table
+    discovery: pa.Table
+
+
+def state_tables(con: duckdb.DuckDBPyConnection) -> StateTables:
+    """Everything ``known_among``, ``validators_for`` and ``discovery_states`` would answer, in one read."""
+    known = con.execute(
+        f"""
+        SELECT 'key' AS kind, url_key AS value FROM articles
+        UNION ALL SELECT 'url', url FROM articles
+        UNION ALL SELECT 'url', url FROM ({_LATEST_FETCHES.format(join="")}) WHERE {_SETTLED}
+        """
+    ).fetch_arrow_table()
+    validators = con.execute("SELECT url, etag, last_modified FROM http_validators").fetch_arrow_table()
+    discovery = con.execute(
+        "SELECT source, rules, url, etag, last_modified, children FROM discovery_state"
+    ).fetch_arrow_table()
+    return StateTables(known, validators, discovery)

@@ -337,6 +337,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             "COMMENT ON COLUMN archive_files.until IS 'Publication times taken were before this (NULL: no end).'",
         ),
     ),
+    Migration(
+        10,
+        "batches staged by crawl workers and merged into this database",
+        (
+            """
+            CREATE TABLE staged_batches (
+                batch_id      VARCHAR PRIMARY KEY,
+                run_id        VARCHAR NOT NULL,
+                kind          VARCHAR NOT NULL,
+                shard         VARCHAR,
+                items         INTEGER NOT NULL,
+                written_at    TIMESTAMPTZ NOT NULL,
+                merged_at     TIMESTAMPTZ NOT NULL,
+                merge_run_id  VARCHAR
+            )
+            """,
+            "COMMENT ON TABLE staged_batches IS 'One row per staged batch (flows/merge.py) merged into this "
+            "database, written in the transaction that merged it: a merge never applies a batch twice.'",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

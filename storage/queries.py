@@ -182,3 +182,20 @@ def _result(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | Non
     cursor = con.execute(sql, params or [])
     columns = tuple(d[0] for d in cursor.description or ())
     return QueryResult(columns, tuple(tuple(r) for r in cursor.fetchall()))
+
+
+#: The columns of ``articles`` that say what was stored, not when or by which run: two databases that
+#: stored the same pages agree on these, whichever way (one process, or staged and merged) they got them.
+CONTENT_COLUMNS = (
+    "url_key", "canonical_url", "url", "title", "authors", "published_at", "published_local", "modified_at",
+    "language", "site_name", "section", "tags", "description", "lead_image_url", "body_text", "headings",
+    "related_links", "word_count", "is_paywalled", "provenance", "content_hash", "extractor_version",
+    "page_sha256", "source", "simhash", "duplicate_of",
+)  # fmt: skip
+
+
+def article_contents(db_path: str | Path) -> list[tuple[object, ...]]:
+    """Every article's ``CONTENT_COLUMNS``, in ``url_key`` order: compares two databases row by row."""
+    with read_connection(db_path) as con:
+        rows = con.execute(f"SELECT {', '.join(CONTENT_COLUMNS)} FROM articles ORDER BY url_key").fetchall()
+    return [tuple(row) for row in rows]

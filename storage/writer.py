@@ -61,6 +61,30 @@ class Extracted:
 
 
 @dataclass(frozen=True, slots=True)
+class MergedBatch:
+    """A staged batch (storage/staging.py) that a write merges: its ``staged_batches`` row is written in the
+    same transaction, so a batch is either merged and marked, or neither."""
+
+    batch_id: str
+    run_id: str
+    kind: str
+    shard: str | None
+    items: int
+    written_at: datetime
+    merge_run_id: str
+
+
+def _mark_merged(con: duckdb.DuckDBPyConnection, merged: MergedBatch | None) -> None:
+    if merged is None:
+        return
+    con.execute(
+        "INSERT INTO staged_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [merged.batch_id, merged.run_id, merged.kind, merged.shard, merged.items, merged.written_at,
+         datetime.now(UTC), merged.merge_run_id],
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class BatchCounts:
     new: int = 0
     updated: int = 0
@@ -269,12 +293,14 @@ def _link_duplicates(con: duckdb.DuckDBPyConnection, keys: Sequence[str], new: A
     if not linked:
         return
     members = [k for g in linked for k in g]
-    # a family's root is its earliest member; whatever followed a member that stops being a root follows
-    # the new root (followers are never earlier than their root, so they need not be ordered here: with
-    # them, every batch re-ordered whole families, a cost growing with the table)
+    # a family's root is its earliest member (copies published at the same time: the least url_key, not the
+    # first stored, so that the same pages give the same families whatever order they arrive in, as from
+    # crawl workers merged later); whatever followed a member that stops being a root follows the new root
+    # (followers are never earlier than their root, so they need not be ordered here: with them, every batch
+    # re-ordered whole families, a cost growing with the table)
     ranked = con.execute(
         f"""
-        SELECT url_key, row_number() OVER (ORDER BY coalesce(published_at, first_seen_at), first_seen_at, url_key),
+        SELECT url_key, row_number() OVER (ORDER BY coalesce(published_at, first_seen_at), url_key),
                duplicate_of IS NULL
         FROM articles WHERE url_key IN (SELECT url_key FROM {_keys(con, "members", members)})
         """
@@ -519,12 +545,14 @@ def store_batch(
     source: str | None = None,
     record_fetches: bool = True,
     archive_done: ArchiveFileDone | None = None,
+    merged: MergedBatch | None = None,
 ) -> BatchCounts:
     """Write one batch in one transaction; returns what happened to the articles.
 
     ``record_fetches=False`` is for re-extraction from stored HTML: nothing was fetched.  ``archive_done``:
     the web archive file this batch ends, recorded as read in the same transaction as its last pages (its
-    ``stored`` counts the articles stored before this batch; this batch's are added).
+    ``stored`` counts the articles stored before this batch; this batch's are added).  ``merged``: the staged
+    batch these records come from, marked merged in the same transaction.
     """
     items = _latest_per_key(extracted)
     keys_by_url = {i.page.url: i.key for i in extracted}
@@ -563,6 +591,7 @@ def store_batch(
                 [archive_done.path, sorted(scope.sources), scope.since, scope.until, archive_done.read,
                  archive_done.matched, archive_done.stored + len(counts), archive_done.broken, now, run_id],
             )  # fmt: skip
+        _mark_merged(con, merged)
     return BatchCounts(
         new=counts.count("new"),
         updated=counts.count("updated"),
@@ -582,6 +611,7 @@ def store_discovery(
     read: Sequence[DocumentRead],
     rules: str,
     robots: Sequence[Attempt] = (),
+    merged: MergedBatch | None = None,
 ) -> int:
     """Log the feeds, sitemaps and start pages a run fetched, and keep the state of those it may ask for
     conditionally next time; returns how many documents were settled.
@@ -626,6 +656,7 @@ def store_discovery(
                 [source, rules, now, run_id],
             )
             con.unregister("staged_state")
+        _mark_merged(con, merged)
     return len(settled)
 
 
@@ -651,7 +682,9 @@ class RunRecord:
     pid: int | None = None
 
 
-def record_run(db_path: str | Path, run: RunRecord, wait_seconds: float = 120.0) -> None:
+def record_run(
+    db_path: str | Path, run: RunRecord, wait_seconds: float = 120.0, merged: MergedBatch | None = None
+) -> None:
     """Insert or update the ``runs`` row of one flow run (waiting up to ``wait_seconds`` for the file)."""
     with write_connection(db_path, wait_seconds) as con:
         con.execute(
@@ -671,6 +704,7 @@ def record_run(db_path: str | Path, run: RunRecord, wait_seconds: float = 120.0)
                 run.not_modified, run.skipped, run.host, run.pid,
             ],
         )  # fmt: skip
+        _mark_merged(con, merged)
 
 
 def mark_runs_crashed(db_path: str | Path, run_ids: Sequence[str], reason: str) -> None:
