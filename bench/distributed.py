@@ -18,8 +18,8 @@ asks for when it ends) have stored everything; then runs the same sources throug
 
     distributed: A articles from W workers; equal to a single-process run: yes|no
 
-with pages/s of both and the merge's articles/s.  The ratios depend on what else runs: measure on a quiet
-machine.
+with pages/s of both and the merge's articles/s (during the crawls, and alone).  The ratios depend on
+what else runs: measure on a quiet machine.
 
     python bench/distributed.py [--pages 2000] [--workers 2] [--sites 4] [--s3] [--data ../shared/bench/aeb]
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -104,12 +105,35 @@ def _wait(client: object, run_ids: list[object], timeout: float) -> dict[object,
         time.sleep(1)
 
 
-def _merge_runs(client: object) -> list[object]:
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+_MERGED = re.compile(r"merged \d+ batches \(\d+ URLs, (\d+) articles\) in ([\d.]+) s")
 
-    return list(client.read_flow_runs(  # type: ignore[attr-defined]
-        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["merge"])), flow_run_filter=FlowRunFilter()
-    ))  # fmt: skip
+
+def _merge_timing(client: object) -> tuple[int, float]:
+    """Articles the merge runs stored and the seconds they spent at it, from their log lines (the merge flow
+    logs both; Prefect's run start-up and the state publication are not in them)."""
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        LogFilter,
+        LogFilterFlowRunId,
+    )  # fmt: skip
+    from prefect.client.schemas.objects import StateType
+
+    runs = client.read_flow_runs(  # type: ignore[attr-defined]
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["merge"])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))),
+    )
+    articles, seconds = 0, 0.0
+    logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[r.id for r in runs])))  # type: ignore[attr-defined]
+    for line in logs:
+        found = _MERGED.search(line.message)
+        if found:
+            articles += int(found.group(1))
+            seconds += float(found.group(2))
+    return articles, seconds
 
 
 def main() -> int:
@@ -161,7 +185,9 @@ def main() -> int:
         helpers.append(subprocess.Popen(
             [_bin("prefect"), "worker", "start", "--pool", POOL, "--work-queue", "merge", "--limit", "1",
              "--name", "dbhost"],
-            cwd=workdir / "dbhost", env=env, stdout=(workdir / "dbhost" / "worker.log").open("wb"),
+            # its runs log at INFO: the merge's own timing line is read back from the server below
+            cwd=workdir / "dbhost", env={**env, "PREFECT_LOGGING_LEVEL": "INFO"},
+            stdout=(workdir / "dbhost" / "worker.log").open("wb"),
             stderr=subprocess.STDOUT,
         ))  # fmt: skip
 
@@ -176,10 +202,12 @@ def main() -> int:
                 raise SystemExit(f"crawl runs ended {sorted(states.values())}; logs in {workdir}/worker-*")
             # each crawl asked for a merge when it ended; one more takes in whatever a merge running at the time
             # had not listed yet
+            # had not listed yet (merge runs one at a time: this one starts after those the crawls asked for)
             last = run_deployment("merge/merge", timeout=0).id
-            _wait(client, [r.id for r in _merge_runs(client)] + [last], 3600)  # type: ignore[attr-defined]
+            if _wait(client, [last], 3600)[last] != "COMPLETED":
+                raise SystemExit(f"the last merge did not complete; logs in {workdir}/dbhost")
             distributed_seconds = time.perf_counter() - started
-            merges = [r for r in _merge_runs(client) if r.state and r.state.type.value == "COMPLETED"]  # type: ignore[attr-defined]
+            merged_articles, merge_busy = _merge_timing(client)
 
         for helper in helpers:
             helper.terminate()
@@ -187,6 +215,15 @@ def main() -> int:
         subprocess.run([_bin("newsflow"), "ingest", "--sources", str(sources), "--db", single], env=env, check=True,
                        capture_output=True)  # fmt: skip
         single_seconds = time.perf_counter() - began
+        # the merge alone, nothing else running: the same pages crawled into a second staging area, then merged
+        alone = str(workdir / "staging-alone") if not s3 else "s3://newsflow-bench/alone"
+        subprocess.run([_bin("newsflow"), "crawl", "--staging", alone, "--sources", str(sources)], env=env,
+                       check=True, capture_output=True)  # fmt: skip
+        merging = subprocess.run([_bin("newsflow"), "merge", "--staging", alone, "--db", str(workdir / "alone.duckdb")],
+                                 env={**env, "PREFECT_LOGGING_LEVEL": "INFO"}, check=True, capture_output=True,
+                                 text=True)  # fmt: skip
+        found = _MERGED.search(merging.stdout + merging.stderr)
+        alone_rate = int(found.group(1)) / float(found.group(2)) if found and float(found.group(2)) else None
     finally:
         for helper in helpers:
             helper.kill()
@@ -197,13 +234,9 @@ def main() -> int:
             site.terminate()
 
     sys.path.insert(0, str(ROOT))
-    from storage.queries import article_contents, run_query
+    from storage.queries import article_contents
 
     ours, theirs = article_contents(merged), article_contents(single)
-    merge_rows = run_query(merged, "SELECT coalesce(sum(new + updated + unchanged), 0), "
-                           "coalesce(sum(epoch(finished_at - started_at)), 0), count(*) FROM runs "
-                           "WHERE flow = 'merge' AND status = 'completed' AND new + updated + unchanged > 0").rows[0]
-    stored, merge_seconds, busy = int(merge_rows[0]), float(merge_rows[1]), int(merge_rows[2])  # fmt: skip
     print(f"distributed: {len(ours)} articles from {args.workers} workers; equal to a single-process run: "
           f"{'yes' if ours == theirs else 'no'}")
     if ours != theirs:
@@ -211,11 +244,14 @@ def main() -> int:
         different = sum(a != b for a, b in zip(ours, theirs, strict=False))
         print(f"  {len(theirs)} articles single-process; {len(keys)} keys on one side only, {different} rows differ")
     print(f"distributed pages/s: {len(ours) / distributed_seconds:.1f} ({distributed_seconds:.1f} s from the first "
-          f"crawl started to the last merge ended; {len(merges)} merge runs)")
+          f"crawl started to the last merge ended)")
     print(f"single-process pages/s: {len(theirs) / single_seconds:.1f} ({single_seconds:.1f} s, `newsflow ingest`)")
-    if merge_seconds:
-        print(f"merge: {stored / merge_seconds:.0f} articles/s ({stored} articles in the {busy} merge runs that stored "
-              f"any, {merge_seconds:.1f} s of their runs, Prefect's run overhead included)")
+    if merge_busy:
+        print(f"merge: {merged_articles / merge_busy:.0f} articles/s while the workers crawled ({merged_articles} "
+              f"articles in {merge_busy:.1f} s of merging, as the merge runs logged it)")
+    if alone_rate:
+        print(f"merge alone: {alone_rate:.0f} articles/s (the same pages staged by `newsflow crawl`, then "
+              f"`newsflow merge` into a fresh database with nothing else running)")
     print("(figures from one run; meaningful only on a quiet machine)")
     return 0 if ours == theirs else 1
 

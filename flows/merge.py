@@ -86,7 +86,7 @@ def merge(staging: OptionalText = None, db: OptionalText = None) -> IngestReport
                 book.batch_done()
         seconds = time.monotonic() - started
         if refs:
-            book.logger.info("merged %d batches (%d URLs, %d articles) in %.1f s: %.0f articles/s", len(refs), rows,
+            book.logger.info("merged %d batches (%d URLs, %d articles) in %.2f s: %.0f articles/s", len(refs), rows,
                              articles, seconds, articles / seconds if seconds else 0.0)  # fmt: skip
         _publish(book, area, refs, leftover)
 

@@ -19,6 +19,7 @@ single-process run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import itertools
@@ -355,6 +356,8 @@ class Staging:
             pass
         except OSError as exc:
             raise StorageError(self.url, f"cannot remove merged batch {ref.batch_id}: {exc}") from exc
+        with contextlib.suppress(OSError):  # the run's folder, once empty (object stores have none)
+            self.fs.rmdir(self._path("batches", ref.run_id))
 
     # -- the crawl state
 

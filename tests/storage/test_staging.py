@@ -135,7 +135,7 @@ STEP = st.one_of(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, max_size=8))
 def test_killed_crawls_and_merges_in_any_order_lose_and_repeat_nothing(tmp_path_factory: object, steps: list) -> None:  # type: ignore[type-arg]
     base = tmp_path_factory.mktemp("seq")  # type: ignore[attr-defined]
