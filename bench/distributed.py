@@ -48,6 +48,14 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end; its output is shown if it fails."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:2])} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
 def _start_sites(data: Path, pages: int, count: int) -> tuple[list[Process], list[int]]:
     share = [pages // count + (1 if k < pages % count else 0) for k in range(count)]
     processes, ports = [], []
@@ -55,7 +63,8 @@ def _start_sites(data: Path, pages: int, count: int) -> tuple[list[Process], lis
         port, ready = free_port(), Event()
         process = Process(target=serve_site, args=(data, share[k], port, ready), daemon=True)
         process.start()
-        ready.wait(60)
+        if not ready.wait(60):
+            raise SystemExit(f"the local site on port {port} did not start (is {data} there?)")
         processes.append(process)
         ports.append(port)
     return processes, ports
@@ -145,6 +154,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
 
+    if not (args.data / "ground-truth.json").is_file():
+        raise SystemExit(f"no benchmark pages in {args.data}: give --data DIR (../shared/bench/aeb)")
     workdir = Path(tempfile.mkdtemp(prefix="newsflow-distributed-"))
     sites, ports = _start_sites(args.data, args.pages, args.sites)
     sources = workdir / "sources.toml"
@@ -167,10 +178,9 @@ def main() -> int:
           f"staging {'on a local S3 server' if s3 else 'in a directory'}; {cores} cores; "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)  # fmt: skip
     try:
-        subprocess.run([_bin("prefect"), "work-pool", "create", POOL, "--type", "process"], env=env, check=True,
-                       capture_output=True)  # fmt: skip
-        subprocess.run([_bin("newsflow"), "deploy", "--pool", POOL, "--staging", staging, "--db", merged,
-                        "--sources", str(sources)], env=env, check=True, capture_output=True)  # fmt: skip
+        _run([_bin("prefect"), "work-pool", "create", POOL, "--type", "process"], env)
+        _run([_bin("newsflow"), "deploy", "--pool", POOL, "--staging", staging, "--db", merged, "--sources",
+              str(sources)], env)  # fmt: skip
         # the machines' cores shared out: each crawl worker's runs extract in cores/workers processes
         per_worker = max(1, cores // args.workers)
         for number in range(args.workers):
@@ -212,16 +222,13 @@ def main() -> int:
         for helper in helpers:
             helper.terminate()
         began = time.perf_counter()
-        subprocess.run([_bin("newsflow"), "ingest", "--sources", str(sources), "--db", single], env=env, check=True,
-                       capture_output=True)  # fmt: skip
+        _run([_bin("newsflow"), "ingest", "--sources", str(sources), "--db", single], env)
         single_seconds = time.perf_counter() - began
         # the merge alone, nothing else running: the same pages crawled into a second staging area, then merged
         alone = str(workdir / "staging-alone") if not s3 else "s3://newsflow-bench/alone"
-        subprocess.run([_bin("newsflow"), "crawl", "--staging", alone, "--sources", str(sources)], env=env,
-                       check=True, capture_output=True)  # fmt: skip
-        merging = subprocess.run([_bin("newsflow"), "merge", "--staging", alone, "--db", str(workdir / "alone.duckdb")],
-                                 env={**env, "PREFECT_LOGGING_LEVEL": "INFO"}, check=True, capture_output=True,
-                                 text=True)  # fmt: skip
+        _run([_bin("newsflow"), "crawl", "--staging", alone, "--sources", str(sources)], env)
+        merging = _run([_bin("newsflow"), "merge", "--staging", alone, "--db", str(workdir / "alone.duckdb")],
+                       {**env, "PREFECT_LOGGING_LEVEL": "INFO"})
         found = _MERGED.search(merging.stdout + merging.stderr)
         alone_rate = int(found.group(1)) / float(found.group(2)) if found and float(found.group(2)) else None
     finally:
