@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from prefect import flow, task
 
 from crawl.settings import load_settings
-from extractors.errors import ConfigError
+from extractors.errors import NewsflowError
 from flows.ingest import STORE_RETRIES, as_is
 from flows.parameters import OptionalText
-from flows.runs import IngestReport, RunBook, SourceReport
+from flows.runs import IngestReport, RunBook, SourceReport, refused, staging_url
 from flows.timing import stage
 from storage.staging import BatchRef, StagedBatch, Staging, current_state, merge_batch, split_merged
 from storage.writer import BatchCounts
@@ -51,9 +51,10 @@ def merge(staging: OptionalText = None, db: OptionalText = None) -> IngestReport
         db: Path of the DuckDB file. Empty: NEWSFLOW_DB or ./newsflow.duckdb.
     """
     settings = load_settings()
-    url = staging or settings.staging_url
-    if not url:
-        raise ConfigError("merge needs a staging URL (the staging parameter or NEWSFLOW_STAGING_URL)")
+    try:
+        url = staging_url(staging, settings.staging_url, "merge")
+    except NewsflowError as error:
+        return refused(error)
     db_path = db or settings.db
     book = RunBook("merge", db_path, {"staging": url, "db": db_path})
 

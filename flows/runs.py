@@ -35,7 +35,7 @@ from prefect.states import Failed
 
 from crawl.interrupts import run_cancelled, signal_of
 from crawl.sources import Source
-from extractors.errors import NewsflowError
+from extractors.errors import ConfigError, NewsflowError
 from flows.extraction_pool import workers_for_run
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
@@ -82,6 +82,22 @@ def _quiet_engine_for_newsflow_errors() -> None:
     logger = logging.getLogger(_ENGINE_LOGGER)
     if not any(isinstance(f, _NewsflowErrorLoggedOnce) for f in logger.filters):
         logger.addFilter(_NewsflowErrorLoggedOnce())
+
+
+def refused(error: NewsflowError) -> IngestReport:
+    """A run that cannot start (bad parameters): one line in its log, the run Failed with the error, which a
+    direct caller gets raised (as ``RunBook.run`` does for errors once the run has started)."""
+    get_run_logger().error("run failed: %s", error)
+    _quiet_engine_for_newsflow_errors()
+    return cast(IngestReport, Failed(message=str(error), data=error))
+
+
+def staging_url(given: str | None, setting: str | None, flow: str) -> str:
+    """The staging URL a ``crawl`` or ``merge`` run uses: the parameter, else NEWSFLOW_STAGING_URL."""
+    url = given or setting
+    if not url:
+        raise ConfigError(f"{flow} needs a staging URL (the staging parameter or NEWSFLOW_STAGING_URL)")
+    return url
 
 
 @dataclass(slots=True)

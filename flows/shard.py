@@ -25,7 +25,7 @@ from crawl.sources import Source
 from extractors.errors import ConfigError, NewsflowError
 from flows.ingest import as_is, gather, stage_task
 from flows.parameters import Names, OptionalDay, OptionalText
-from flows.runs import IngestReport, RunBook
+from flows.runs import IngestReport, RunBook, refused, staging_url
 from flows.timing import stop_clock
 from storage.staging import RunStaging, Staging
 from storage.writer import RunRecord
@@ -136,12 +136,14 @@ def crawl_shard(
         refresh: Fetch discovered URLs again although they are stored (conditional requests).
     """
     settings = load_settings()
-    url = staging or settings.staging_url
-    if not url:
-        raise ConfigError("crawl needs a staging URL (the staging parameter or NEWSFLOW_STAGING_URL)")
-    keep = host_share(hosts) if hosts else None
+    try:
+        url = staging_url(staging, settings.staging_url, "crawl")
+        keep = host_share(hosts) if hosts else None
+        area = Staging(url)
+    except NewsflowError as error:
+        return refused(error)
     shard = ",".join(sources) + (f" hosts {hosts}" if hosts else "") or None
-    book = StagedRunBook(Staging(url), {
+    book = StagedRunBook(area, {
         "sources": list(sources), "sources_file": sources_file, "hosts": hosts, "staging": url, "urls": list(urls),
         "feeds": list(feeds), "since": since, "until": until, "refresh": refresh,
     }, shard)  # fmt: skip

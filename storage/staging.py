@@ -121,10 +121,19 @@ def _typed(value: Any, hint: Any) -> Any:
     return value
 
 
+_FIELDS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
+
+
+def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
+    """Each field of the dataclass ``cls`` with its type (resolved once: ``get_type_hints`` is slow)."""
+    if cls not in _FIELDS:
+        hints = typing.get_type_hints(cls)
+        _FIELDS[cls] = tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+    return _FIELDS[cls]
+
+
 def _record(cls: type[R], row: dict[str, Any]) -> R:
-    hints = typing.get_type_hints(cls)
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    return cls(**{f.name: _typed(row[f.name], hints[f.name]) for f in fields})
+    return cls(**{name: _typed(row[name], hint) for name, hint in _fields(cls)})
 
 
 def records_table(cls: type[Any], records: Sequence[Any], **extra: Sequence[Any]) -> pa.Table:

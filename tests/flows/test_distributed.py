@@ -264,3 +264,16 @@ def test_deploy_registers_crawls_per_host_share_and_the_merge_for_their_queues(s
     assert merger.work_queue_name == reindex.work_queue_name == "merge"
     assert merger.parameters["db"] == str(tmp_path / "news.duckdb")
     assert "registered crawl/south-2of2" in result.output
+
+
+def test_a_crawl_or_merge_that_cannot_start_fails_with_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from extractors.errors import ConfigError
+
+    monkeypatch.delenv("NEWSFLOW_STAGING_URL", raising=False)
+    with pytest.raises(ConfigError, match="the share i/n needs 1 <= i <= n"):
+        crawl_shard(hosts="3/2", staging=str(tmp_path / "staged"))
+    with pytest.raises(ConfigError, match="merge needs a staging URL"):
+        merge(db=str(tmp_path / "news.duckdb"))
+    assert not (tmp_path / "news.duckdb").exists()  # nothing started, nothing written
