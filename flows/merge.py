@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prefect import flow, task
 
@@ -24,6 +24,10 @@ from flows.runs import IngestReport, RunBook, SourceReport, refused, staging_url
 from flows.timing import stage
 from storage.staging import BatchRef, StagedBatch, Staging, current_state, merge_batch, split_merged
 from storage.writer import BatchCounts
+
+#: How long a batch without its manifest is kept: a live worker finishes writing one within seconds, so one
+#: this old belongs to a worker that died (its URLs are fetched again by the next crawl of its shard).
+INCOMPLETE_KEPT = timedelta(hours=6)
 
 
 @task(name="merge-batch", **STORE_RETRIES)
@@ -61,7 +65,12 @@ def merge(staging: OptionalText = None, db: OptionalText = None) -> IngestReport
     def body() -> None:
         area = Staging(url)
         with stage(book.run_id, "plan"):
-            refs, leftover = split_merged(db_path, area.complete())
+            complete = area.complete()
+            refs, leftover = split_merged(db_path, complete)
+            swept = area.sweep_incomplete(INCOMPLETE_KEPT, complete)
+        if swept:
+            book.logger.warning("deleted %d staged batches a worker never finished (older than %s): %s",
+                                len(swept), INCOMPLETE_KEPT, ", ".join(swept))  # fmt: skip
         book.requested = sum(r.items for r in refs)
         book.track_progress(len(refs), "staged batches merged")
         book.logger.info("%d staged batches to merge from %s", len(refs), url)

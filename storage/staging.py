@@ -28,7 +28,7 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -368,6 +368,31 @@ class Staging:
         with contextlib.suppress(OSError):  # the run's folder, once empty (object stores have none)
             self.fs.rmdir(self._path("batches", ref.run_id))
 
+    def sweep_incomplete(self, older_than: timedelta, complete: Sequence[BatchRef]) -> list[str]:
+        """Delete the batches that never got their manifest (their worker died) and whose files are all older
+        than ``older_than`` (a live worker writes a batch's files within seconds); returns their ids."""
+        done = {r.batch_id for r in complete}
+        cutoff = datetime.now(UTC) - older_than
+        swept = []
+        try:
+            folders = self.fs.glob(self._path("batches", "*", "*"))
+        except OSError as exc:
+            raise StorageError(self.url, f"cannot list the staged batches: {exc}") from exc
+        for folder in folders:
+            batch_id = "/".join(folder.rstrip("/").rsplit("/", 2)[-2:])
+            if batch_id in done:
+                continue
+            try:
+                files = self.fs.find(folder, detail=True)
+                if self.fs.exists(f"{folder}/{MANIFEST}"):
+                    continue  # completed since it was listed
+                if all(_modified(info) < cutoff for info in files.values()):
+                    self.fs.rm(folder, recursive=True)
+                    swept.append(batch_id)
+            except OSError:
+                continue  # tried again at the next merge
+        return swept
+
     # -- the crawl state
 
     def publish_state(self, state: StateTables, stamp: str) -> None:
@@ -409,6 +434,16 @@ class Staging:
             for n in ("known", "validators", "discovery")
         }
         return StagedState.from_tables(StateTables(tables["known"], tables["validators"], tables["discovery"]))
+
+
+def _modified(info: dict[str, Any]) -> datetime:
+    """When a staged file was last written, from what its file system says (local: ``mtime``, S3: ``LastModified``)."""
+    value = info.get("mtime", info.get("LastModified", info.get("last_modified")))
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.now(UTC)  # unknown: never old enough to be swept
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,3 +166,25 @@ def _run(steps: list[tuple[str, str, int, int | None]], area: Staging, db: str, 
     for name in SHARDS:  # then every shard crawled to its end, and merged
         crawl(area, name, published[name], f"final-{name}", None)
     return merged + merge(area, db)
+
+
+def test_only_batches_a_dead_worker_left_unfinished_long_ago_are_swept(tmp_path: Path) -> None:
+    import os
+
+    area = Staging(str(tmp_path / "staging"))
+    staged = RunStaging(area, "run-s")
+    old, fresh, complete = (staged.batch("s", [page(f"https://ex.com/{n}")], [], [], []) for n in "abc")
+    for batch in (old, fresh, complete):
+        staged.write(batch)
+    for batch in (old, fresh):
+        (tmp_path / "staging" / "batches" / batch.batch_id / MANIFEST).unlink()
+    long_ago = (datetime.now(UTC) - timedelta(hours=7)).timestamp()
+    for path in (tmp_path / "staging" / "batches" / old.batch_id).iterdir():
+        os.utime(path, (long_ago, long_ago))
+    # a batch as old but complete is merged, never swept, even when not listed as complete (it just finished)
+    for path in (tmp_path / "staging" / "batches" / complete.batch_id).iterdir():
+        os.utime(path, (long_ago, long_ago))
+    assert area.sweep_incomplete(timedelta(hours=6), []) == [old.batch_id]
+    left = {p.name for p in (tmp_path / "staging" / "batches" / "run-s").iterdir()}
+    assert left == {f"{fresh.seq:06d}", f"{complete.seq:06d}"}
+    assert [r.batch_id for r in area.complete()] == [complete.batch_id]
