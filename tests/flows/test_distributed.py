@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from prefect.settings import PREFECT_API_URL
@@ -183,16 +184,31 @@ def test_a_worker_killed_mid_crawl_then_rerun_ends_with_the_same_articles(tmp_pa
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name resolution of anything but 127.0.0.1 fails loudly: were the S3 endpoint setting ever ignored, the
+    test fails here instead of sending a request to AWS."""
+    resolve = socket.getaddrinfo
+
+    def guarded(host: object, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in ("127.0.0.1", "localhost"):
+            raise AssertionError(f"a connection to {name!r} would leave 127.0.0.1")
+        return resolve(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    with pytest.raises(AssertionError, match="would leave"):
+        socket.getaddrinfo("s3.amazonaws.com", 443)
+
+
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """A real S3 server (moto's server mode) on 127.0.0.1, and a bucket; yields the bucket's name."""
+    _loopback_only(monkeypatch)
     port = _free_port()
     log = open(tmp_path / "moto.log", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
