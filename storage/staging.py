@@ -69,27 +69,44 @@ _TS = pa.timestamp("us", tz="UTC")
 # --- records <-> Arrow ---------------------------------------------------------------------------------
 
 
+_FIELDS: dict[type[Any], tuple[tuple[str, Any, typing.Mapping[str, Any]], ...]] = {}
+
+
+def _fields(cls: type[Any]) -> tuple[tuple[str, Any, typing.Mapping[str, Any]], ...]:
+    """Each field of the dataclass ``cls``: its name, type and metadata (resolved once: ``get_type_hints`` is
+    slow)."""
+    if cls not in _FIELDS:
+        hints = typing.get_type_hints(cls)
+        _FIELDS[cls] = tuple((f.name, hints[f.name], f.metadata) for f in dataclasses.fields(cls))
+    return _FIELDS[cls]
+
+
+def _optional(hint: Any) -> Any:
+    """``X`` of ``X | None``; any other type as it is."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return inner
+    return hint
+
+
+_SIMPLE: dict[Any, pa.DataType] = {
+    str: pa.string(), int: pa.int64(), bool: pa.bool_(), float: pa.float64(), bytes: pa.large_binary(),
+    datetime: _TS,
+}  # fmt: skip
+
+
 def _arrow_type(hint: Any, meta: typing.Mapping[str, Any] | None = None) -> pa.DataType:
     """The Arrow type that holds a value of the type ``hint`` (a field's ``metadata`` may say unsigned)."""
     if meta and meta.get("unsigned"):
         return pa.uint64()
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _arrow_type(inner)
-    if origin is tuple:
-        args = typing.get_args(hint)
+    hint = _optional(hint)
+    if typing.get_origin(hint) is tuple:
         # tuple[X, ...] and fixed tuples of one type (a header's name and value) are lists
-        return pa.list_(_arrow_type(args[0]))
+        return pa.list_(_arrow_type(typing.get_args(hint)[0]))
     if dataclasses.is_dataclass(hint):
-        hints = typing.get_type_hints(hint)
-        return pa.struct([(f.name, _arrow_type(hints[f.name], f.metadata)) for f in dataclasses.fields(hint)])
-    simple: dict[Any, pa.DataType] = {
-        str: pa.string(), int: pa.int64(), bool: pa.bool_(), float: pa.float64(), bytes: pa.large_binary(),
-        datetime: _TS,
-    }  # fmt: skip
-    if hint in simple:
-        return simple[hint]
+        return pa.struct([(name, _arrow_type(kind, m)) for name, kind, m in _fields(typing.cast(type[Any], hint))])
+    if hint in _SIMPLE:
+        return _SIMPLE[hint]
     raise TypeError(f"no Arrow type for {hint!r}")
 
 
@@ -106,13 +123,9 @@ def _typed(value: Any, hint: Any) -> Any:
     """``value`` as Arrow gave it back, rebuilt as the type ``hint``."""
     if value is None:
         return None
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _typed(value, inner)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        item = args[0]
+    hint = _optional(hint)
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
         return tuple(_typed(v, item) for v in value)
     if dataclasses.is_dataclass(hint):
         return _record(typing.cast(type[Any], hint), value)
@@ -121,28 +134,16 @@ def _typed(value: Any, hint: Any) -> Any:
     return value
 
 
-_FIELDS: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
-
-
-def _fields(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
-    """Each field of the dataclass ``cls`` with its type (resolved once: ``get_type_hints`` is slow)."""
-    if cls not in _FIELDS:
-        hints = typing.get_type_hints(cls)
-        _FIELDS[cls] = tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
-    return _FIELDS[cls]
-
-
 def _record(cls: type[R], row: dict[str, Any]) -> R:
-    return cls(**{name: _typed(row[name], hint) for name, hint in _fields(cls)})
+    return cls(**{name: _typed(row[name], hint) for name, hint, _ in _fields(cls)})
 
 
 def records_table(cls: type[Any], records: Sequence[Any], **extra: Sequence[Any]) -> pa.Table:
     """``records`` (instances of the dataclass ``cls``) as an Arrow table, one column per field, plus ``extra``
     string columns."""
-    hints = typing.get_type_hints(cls)
     columns = {
-        f.name: pa.array([_plain(getattr(r, f.name)) for r in records], _arrow_type(hints[f.name], f.metadata))
-        for f in dataclasses.fields(cls)
+        name: pa.array([_plain(getattr(r, name)) for r in records], _arrow_type(hint, meta))
+        for name, hint, meta in _fields(cls)
     }
     columns.update({name: pa.array(list(values), pa.string()) for name, values in extra.items()})
     return pa.table(columns)
