@@ -219,6 +219,10 @@ class BatchRef:
     items: int
     written_at: datetime
     tables: tuple[str, ...]
+    source: str | None = None
+    rules: str | None = None
+    """Of a discovery batch: the fingerprint of the source's rules, and the source the documents are of."""
+    discovery_source: str | None = None
 
 
 def _tables(batch: StagedBatch) -> dict[str, pa.Table]:
@@ -292,29 +296,29 @@ class Staging:
         tables = _tables(batch)
         for name, table in tables.items():
             self._put(f"{folder}/{name}.parquet", self._parquet(table))
+        found = batch.discovery
         ref = BatchRef(batch.batch_id, batch.run_id, batch.seq, batch.kind, batch.shard, batch.items,
-                       batch.written_at, tuple(tables))  # fmt: skip
+                       batch.written_at, tuple(tables), batch.source, found.rules if found else None,
+                       found.source if found else None)  # fmt: skip
         manifest = {
             "format": FORMAT, "run_id": ref.run_id, "seq": ref.seq, "kind": ref.kind, "shard": ref.shard,
-            "source": batch.source, "items": ref.items, "written_at": ref.written_at.isoformat(),
-            "tables": list(ref.tables),
-            "rules": batch.discovery.rules if batch.discovery else None,
-            "discovery_source": batch.discovery.source if batch.discovery else None,
+            "source": ref.source, "items": ref.items, "written_at": ref.written_at.isoformat(),
+            "tables": list(ref.tables), "rules": ref.rules, "discovery_source": ref.discovery_source,
         }  # fmt: skip
         self._put(f"{folder}/{MANIFEST}", json.dumps(manifest).encode())
         return ref
 
-    def _manifest(self, path: str) -> tuple[BatchRef, dict[str, Any]]:
+    def _manifest(self, path: str) -> BatchRef:
         try:
             data = json.loads(self._get(path))
             if data.get("format") != FORMAT:
                 raise StorageError(self.url, f"{path}: staged by another newsflow (format {data.get('format')})")
-            ref = BatchRef(f"{data['run_id']}/{int(data['seq']):06d}", data["run_id"], int(data["seq"]),
-                           data["kind"], data.get("shard"), int(data["items"]),
-                           datetime.fromisoformat(data["written_at"]), tuple(data["tables"]))  # fmt: skip
+            return BatchRef(f"{data['run_id']}/{int(data['seq']):06d}", data["run_id"], int(data["seq"]),
+                            data["kind"], data.get("shard"), int(data["items"]),
+                            datetime.fromisoformat(data["written_at"]), tuple(data["tables"]), data.get("source"),
+                            data.get("rules"), data.get("discovery_source"))  # fmt: skip
         except (ValueError, KeyError, TypeError) as exc:
             raise StorageError(self.url, f"{path}: not a readable manifest: {exc}") from exc
-        return ref, data
 
     def complete(self) -> list[BatchRef]:
         """Every batch whose manifest is written, in the order they are to be merged."""
@@ -322,13 +326,12 @@ class Staging:
             paths = self.fs.glob(self._path("batches", "*", "*", MANIFEST))
         except OSError as exc:
             raise StorageError(self.url, f"cannot list the staged batches: {exc}") from exc
-        refs = [self._manifest(p)[0] for p in paths]
+        refs = [self._manifest(p) for p in paths]
         return sorted(refs, key=lambda r: (r.written_at, r.run_id, r.seq))
 
     def read(self, ref: BatchRef) -> StagedBatch:
-        """The batch's records, as they were written."""
+        """The batch's records, as they were written (``ref``: as ``complete`` read its manifest)."""
         folder = self._path("batches", ref.batch_id)
-        _, data = self._manifest(f"{folder}/{MANIFEST}")
         tables = {name: pq.read_table(io.BytesIO(self._get(f"{folder}/{name}.parquet"))) for name in ref.tables}
 
         def rows(name: str, cls: type[R]) -> tuple[R, ...]:
@@ -348,11 +351,11 @@ class Staging:
                 *rows("doc_pages", FetchedPage),
                 *rows("doc_not_modified", NotModified),
             )
-            discovery = StagedDiscovery(data["discovery_source"], data["rules"], documents,
+            discovery = StagedDiscovery(str(ref.discovery_source), str(ref.rules), documents,
                                         rows("doc_failures", Failure), rows("doc_read", DocumentRead),
                                         rows("robots", Attempt))  # fmt: skip
         run = rows("run", RunRecord)
-        return StagedBatch(ref.run_id, ref.seq, data.get("source"), pages, extracted, rows("failures", Failure),
+        return StagedBatch(ref.run_id, ref.seq, ref.source, pages, extracted, rows("failures", Failure),
                            rows("not_modified", NotModified), discovery, run[0] if run else None, ref.shard,
                            ref.written_at)  # fmt: skip
 
