@@ -84,12 +84,21 @@ def _quiet_engine_for_newsflow_errors() -> None:
         logger.addFilter(_NewsflowErrorLoggedOnce())
 
 
+def _failed(error: NewsflowError) -> IngestReport:
+    """The run's final state for ``error``, already logged in one line.
+
+    Prefect makes a returned state the run's final state (and raises ``data`` to a direct caller); raised, the
+    error would be logged with its traceback, and again as the run's final state.  A deployment's run still
+    ends in Prefect's engine raising it, with a traceback: that one is dropped."""
+    _quiet_engine_for_newsflow_errors()
+    return cast(IngestReport, Failed(message=str(error), data=error))
+
+
 def refused(error: NewsflowError) -> IngestReport:
     """A run that cannot start (bad parameters): one line in its log, the run Failed with the error, which a
     direct caller gets raised (as ``RunBook.run`` does for errors once the run has started)."""
     get_run_logger().error("run failed: %s", error)
-    _quiet_engine_for_newsflow_errors()
-    return cast(IngestReport, Failed(message=str(error), data=error))
+    return _failed(error)
 
 
 def staging_url(given: str | None, setting: str | None, flow: str) -> str:
@@ -242,11 +251,7 @@ class RunBook:
                 "`newsflow reindex` (the reindex deployment)", report.new + report.updated,
             )  # fmt: skip
         with self.writer.write():
-            record_run(self.db, RunRecord(
-                self.run_id, self.flow, self.started, "completed", self.parameters, datetime.now(UTC),
-                report.requested, report.fetched, report.new, report.updated, report.unchanged, report.failed,
-                json.dumps(report.failures), None, report.not_modified, report.skipped,
-            ))  # fmt: skip
+            record_run(self.db, self.end_row("completed", report))
             if report.fetched:
                 # body files left by a run killed between writing them and its commit
                 sweep_page_files(self.db)
@@ -271,11 +276,7 @@ class RunBook:
             return self.finish()
         except NewsflowError as error:
             self.fail(error)
-            # Prefect makes a returned state the run's final state (and raises ``data`` to a direct caller);
-            # raised, the error would be logged with its traceback, and again as the run's final state.  A
-            # deployment's run still ends in Prefect's engine raising it, with a traceback: that one is dropped
-            _quiet_engine_for_newsflow_errors()
-            return cast(IngestReport, Failed(message=str(error), data=error))
+            return _failed(error)
         except BaseException as stop:
             signum = signal_of(stop)
             if signum is None:
@@ -309,11 +310,22 @@ class RunBook:
         wait = CANCEL_RECORD_SECONDS if status == "cancelled" else 30.0
         try:
             with single_writer(self.db, timeout_seconds=wait):
-                record_run(self.db, RunRecord(
-                    self.run_id, self.flow, self.started, status, self.parameters, datetime.now(UTC), error=reason,
-                ), wait_seconds=wait)  # fmt: skip
+                record_run(self.db, self.end_row(status, error=reason), wait_seconds=wait)
         except NewsflowError as second:
             self.logger.error("could not record the run's end (%s) in the runs table either: %s", status, second)
+
+    def end_row(self, status: str, report: IngestReport | None = None, error: str | None = None) -> RunRecord:
+        """The run's ``runs`` row as it ends: ``status``, the counts of ``report`` (none for a run that did not
+        finish), why it stopped."""
+        row = RunRecord(self.run_id, self.flow, self.started, status, self.parameters, datetime.now(UTC),
+                        error=error, host=socket.gethostname())  # fmt: skip
+        if report is None:
+            return row
+        return dataclasses.replace(
+            row, requested=report.requested, fetched=report.fetched, new=report.new, updated=report.updated,
+            unchanged=report.unchanged, failed=report.failed, failures=json.dumps(report.failures),
+            not_modified=report.not_modified, skipped=report.skipped,
+        )  # fmt: skip
 
     def _artifacts(self, report: IngestReport) -> None:
         rows = [_row(s) for s in self.sources]

@@ -10,10 +10,7 @@ worker never opens.  ``flows/merge.py`` stores the staged batches, in one proces
 from __future__ import annotations
 
 import hashlib
-import json
-import socket
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -28,7 +25,6 @@ from flows.parameters import Names, OptionalDay, OptionalText
 from flows.runs import IngestReport, RunBook, refused, staging_url
 from flows.timing import stop_clock
 from storage.staging import RunStaging, Staging
-from storage.writer import RunRecord
 
 #: The merge deployment a crawl run started by a deployment asks for when it ends (flows/deployments.py).
 MERGE_DEPLOYMENT = "merge/merge"
@@ -70,14 +66,7 @@ class StagedRunBook(RunBook):
 
     def _stage_run(self, status: str, report: IngestReport | None = None, error: str | None = None) -> None:
         staged = cast(RunStaging, self.staged)
-        r = report
-        record = RunRecord(
-            self.run_id, self.flow, self.started, status, self.parameters, datetime.now(UTC),
-            r.requested if r else 0, r.fetched if r else 0, r.new if r else 0, 0, 0, r.failed if r else 0,
-            json.dumps(r.failures if r else {}), error, r.not_modified if r else 0,
-            r.skipped if r else 0, socket.gethostname(),
-        )  # fmt: skip
-        stage_task(staged, as_is(staged.run(record)))
+        stage_task(staged, as_is(staged.run(self.end_row(status, report, error))))
 
     def finish(self) -> IngestReport:
         report = self.report()
