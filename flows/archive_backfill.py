@@ -260,12 +260,8 @@ def _store(context: _Context, plan: ArchivePlan, batch: _Batch, done: ArchiveFil
                                  source=group.source.name, archive_done=mark)  # fmt: skip
         report = context.reports[group.source.name]
         report.discovered += len(group.pages)
-        report.fetched += len(group.pages)
         report.skipped += len(group.extracted) - len(kept)
-        report.new += counts.new
-        report.updated += counts.updated
-        report.unchanged += counts.unchanged
-        report.failures.update(f.outcome for f in failures)
+        report.count(len(group.pages), counts, failures)
         stored += counts.new + counts.updated + counts.unchanged
     return stored
 

@@ -82,11 +82,7 @@ def _reextract(
                 extracted, failures = reextract_batch(book.db, batch, options, workers, book.run_id)
                 with book.writer.write():
                     counts = store_reextracted(book.db, book.run_id, as_is(extracted), as_is(failures))
-                report.fetched += len(extracted) + len(failures)
-                report.new += counts.new
-                report.updated += counts.updated
-                report.unchanged += counts.unchanged
-                report.failures.update(f.outcome for f in failures)
+                report.count(len(extracted) + len(failures), counts, failures)
                 book.batch_done()
             book.logger.info("%s: re-extracted %d stored pages, %d updated", name, report.fetched, report.updated)
 

@@ -427,12 +427,7 @@ def _store(book: RunBook, item: Work, report: SourceReport, batches: list[_InFli
             counts = store_batch_task(
                 book.db, book.run_id, as_is(pages), as_is(extracted), as_is(failures), as_is(unchanged), item.name
             )
-    report.fetched += len(pages)
-    report.new += counts.new
-    report.updated += counts.updated
-    report.unchanged += counts.unchanged
-    report.not_modified += counts.not_modified
-    report.failures.update(f.outcome for f in failures)
+    report.count(len(pages), counts, failures)
     for failure in failures:
         book.logger.warning("%s failed at %s: %s (%s)", failure.url, failure.stage, failure.reason, failure.outcome)
     book.logger.info("%s batch: %d fetched, %d new, %d updated, %d unchanged, %d not modified, %d failed",

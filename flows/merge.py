@@ -37,15 +37,6 @@ def merge_batch_task(db: str, batch: StagedBatch, merge_run_id: str) -> BatchCou
         return merge_batch(db, batch, merge_run_id)
 
 
-def _count(report: SourceReport, batch: StagedBatch, counts: BatchCounts) -> None:
-    report.fetched += len(batch.pages)
-    report.new += counts.new
-    report.updated += counts.updated
-    report.unchanged += counts.unchanged
-    report.not_modified += counts.not_modified
-    report.failures.update(f.outcome for f in batch.failures)
-
-
 @flow(name="merge", log_prints=False)
 def merge(staging: OptionalText = None, db: OptionalText = None) -> IngestReport:
     """Store every complete batch the crawl workers staged in DuckDB, then publish the crawl state for them.
@@ -92,7 +83,7 @@ def merge(staging: OptionalText = None, db: OptionalText = None) -> IngestReport
                     if name not in reports:
                         reports[name] = SourceReport(name)
                         book.sources.append(reports[name])
-                    _count(reports[name], batch, counts)
+                    reports[name].count(len(batch.pages), counts, batch.failures)
                 book.batch_done()
         seconds = time.monotonic() - started
         if refs:

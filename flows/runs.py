@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,12 +36,13 @@ from prefect.states import Failed
 from crawl.interrupts import run_cancelled, signal_of
 from crawl.sources import Source
 from extractors.errors import ConfigError, NewsflowError
+from extractors.records import Failure
 from flows.extraction_pool import workers_for_run
 from flows.timing import Timings, start_clock, stop_clock
 from flows.writer_guard import WriterLease, single_writer
 from storage.lookups import CrawlState, DatabaseState, runs_in_progress
 from storage.staging import RunStaging
-from storage.writer import RunRecord, mark_runs_crashed, record_run, record_sources, sweep_page_files
+from storage.writer import BatchCounts, RunRecord, mark_runs_crashed, record_run, record_sources, sweep_page_files
 
 
 def crashed_runs(db: str, host: str, own_pid: int) -> list[str]:
@@ -129,6 +130,15 @@ class SourceReport:
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
+
+    def count(self, fetched: int, counts: BatchCounts, failures: Iterable[Failure]) -> None:
+        """Add a stored batch: the pages it fetched, what the store did with their articles, the URLs that failed."""
+        self.fetched += fetched
+        self.new += counts.new
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.not_modified += counts.not_modified
+        self.failures.update(f.outcome for f in failures)
 
 
 @dataclass(frozen=True, slots=True)
