@@ -132,7 +132,8 @@ def _unforeseen(exc: Exception) -> str:
     return f"unexpected {type(exc).__module__}.{type(exc).__qualname__}: {exc}"
 
 
-def _host(url: str) -> str:
+def host_key(url: str) -> str:
+    """The host a URL's requests are paced and capped by (host and port, lower-cased)."""
     return urlsplit(url).netloc.lower()
 
 
@@ -205,7 +206,7 @@ class Fetcher:
         return response
 
     def _host_slot(self, url: str) -> asyncio.Semaphore:
-        host = _host(url)
+        host = host_key(url)
         if host not in self._hosts:
             self._hosts[host] = asyncio.Semaphore(self.policy.per_host_concurrency)
         return self._hosts[host]
@@ -214,7 +215,7 @@ class Fetcher:
         interval = 1.0 / self.policy.requests_per_second if self.policy.requests_per_second else 0.0
         if rules is not None:
             interval = max(interval, rules.crawl_delay(self.policy.user_agent))
-        await PACER.wait(_host(url), interval)
+        await PACER.wait(host_key(url), interval)
 
     async def _load_robots(self, url: str) -> RobotsRules:
         started, at = time.monotonic(), datetime.now(UTC)

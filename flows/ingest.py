@@ -210,12 +210,14 @@ def plan_source(
     max_articles: int | None = None,
     run_id: str | None = None,
     writer: WriterLease | None = None,
+    keep: Callable[[str], bool] | None = None,
 ) -> Work:
     """Discover a source's article URLs and choose the ones to fetch: unseen (unless refresh), newest first.
 
     Discovery documents are asked for conditionally only under a kept state (crawl/discovery.py); a refresh
     wants every stored entry again, so it reads them all in full.  ``writer``: the run's lease on the
-    database, given back if discovery outlasts the time it may be held.
+    database, given back if discovery outlasts the time it may be held.  ``keep``: a shard's share of the
+    URLs (flows/shard.py), taken before the cap, so each share fetches up to the cap of its own.
     """
     policy = source.fetch_policy(base)
     if source.archive_only:
@@ -223,7 +225,7 @@ def plan_source(
     states = {} if refresh else state.discovery_states(source.name, rules_fingerprint(source))
     discovery = discover_source.submit(source, policy, as_is(states), window, run_id)
     result = result_of(discovery, writer)
-    found = [d.url for d in result.articles]
+    found = [d.url for d in result.articles if keep is None or keep(d.url)]
     with stage(run_id, "plan"):
         known = set() if refresh else state.known_urls(found)
     fresh = [u for u in found if u not in known]
@@ -496,7 +498,7 @@ def gather(
             book.remember_sources(chosen)
             for source in chosen:
                 work.append(plan_source(source, base, book.state, window, refresh, run_id=book.run_id,
-                                        writer=book.writer))  # fmt: skip
+                                        writer=book.writer, keep=keep))  # fmt: skip
         elif clean_names(sources):
             raise ConfigError("sources are named but there is no sources file (sources_file or NEWSFLOW_SOURCES)")
         bad: list[Failure] = []
@@ -510,17 +512,18 @@ def gather(
                 name="adhoc", feeds=fetchable, allowed_private_networks=list(base.allowed_networks),
                 respect_robots=base.respect_robots, timezone=settings.timezone, robots_sitemaps=False,
             )  # fmt: skip
-            planned = plan_source(adhoc, base, book.state, window, refresh, run_id=book.run_id, writer=book.writer)
+            planned = plan_source(adhoc, base, book.state, window, refresh, run_id=book.run_id, writer=book.writer,
+                                  keep=keep)  # fmt: skip
             unpaced = dataclasses.replace(planned.policy, requests_per_second=None)
             work.append(dataclasses.replace(planned, policy=unpaced))
         if urls:
             by_hand, unusable = plan_urls(urls, base, ExtractOptions(timezone=settings.timezone))
+            if keep is not None:
+                by_hand = dataclasses.replace(by_hand, urls=[u for u in by_hand.urls if keep(u)])
             work.append(by_hand)
             bad += unusable
         if bad:
             _store_failures(book, bad)
-        if keep is not None:
-            work = [dataclasses.replace(w, urls=[u for u in w.urls if keep(u)]) for w in work]
         crawl(book, work, settings.batch_size, settings.workers())
         if bad:
             with book.source("invalid") as report:

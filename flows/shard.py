@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from typing import cast
-from urllib.parse import urlsplit
 
 from prefect import flow
 from prefect.context import FlowRunContext
 
+from crawl.fetcher import host_key
 from crawl.settings import load_settings
 from crawl.sources import Source
 from extractors.errors import ConfigError, NewsflowError
@@ -31,8 +31,8 @@ MERGE_DEPLOYMENT = "merge/merge"
 
 
 def host_share(spec: str) -> Callable[[str], bool]:
-    """``"i/n"`` (1 ≤ i ≤ n): whether a URL's host falls in share i of n (by a hash of the host, the same
-    on every machine), so n crawls of one source split its hosts between them."""
+    """``"i/n"`` (1 ≤ i ≤ n): whether a URL's host falls in share i of n (by a hash of the host the fetcher paces
+    by, the same on every machine), so n crawls of one source split its hosts between them."""
     try:
         index, count = (int(part) for part in spec.split("/"))
     except ValueError as exc:
@@ -41,7 +41,7 @@ def host_share(spec: str) -> Callable[[str], bool]:
         raise ConfigError(f"hosts {spec!r}: the share i/n needs 1 <= i <= n")
 
     def keep(url: str) -> bool:
-        digest = hashlib.sha256((urlsplit(url).hostname or "").encode()).digest()
+        digest = hashlib.sha256(host_key(url).encode()).digest()
         return int.from_bytes(digest[:8], "big") % count == index - 1
 
     return keep

@@ -189,6 +189,30 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def test_each_host_share_takes_up_to_the_cap_of_its_own_hosts(sites: Sites, tmp_path: Path) -> None:
+    """One source of two hosts, capped at 3 articles a run, crawled as two shares: each share takes the
+    newest 3 of its own host, not its part of the newest 3 of both."""
+    sites.publish(4)
+    bases = list(sites.bases.values())
+    sources = tmp_path / "both.toml"
+    sources.write_text(
+        f'[[sources]]\nname = "both"\nsitemaps = ["{bases[0]}/sitemap.xml", "{bases[1]}/sitemap.xml"]\n'
+        'max_articles_per_run = 3\nrequests_per_second = 0\nallowed_private_networks = ["127.0.0.0/8"]\n'
+    )
+    # the first split into n shares that puts the two hosts apart (their ports are the machine's choice)
+    n = next(n for n in range(2, 64) if len({_share(base, n) for base in bases}) == 2)
+    staging, db = str(tmp_path / "staging"), str(tmp_path / "merged.duckdb")
+    for base in bases:
+        crawl_shard(sources=["both"], sources_file=str(sources), hosts=f"{_share(base, n)}/{n}", staging=staging)
+    merge(staging=staging, db=db)
+    per_host = run_query(db, "SELECT regexp_extract(url, '^http://([^/]+)', 1), count(*) FROM articles GROUP BY 1")
+    assert dict(per_host.rows) == {base.removeprefix("http://"): 3 for base in bases}
+
+
+def _share(base: str, n: int) -> int:
+    return next(i for i in range(1, n + 1) if host_share(f"{i}/{n}")(f"{base}/news/x/"))
+
+
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Name resolution of anything but 127.0.0.1 fails loudly: were the S3 endpoint setting ever ignored, the
     test fails here instead of sending a request to AWS."""
