@@ -53,7 +53,6 @@ class StagedRunBook(RunBook):
     def __init__(self, staging: Staging, parameters: dict[str, object], shard: str | None) -> None:
         super().__init__("crawl", f"(staged at {staging.url})", parameters)
         self.staging = staging
-        self.shard = shard
         self.staged = RunStaging(staging, self.run_id, shard)
 
     def start(self) -> None:
