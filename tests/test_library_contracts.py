@@ -4,11 +4,14 @@ when an upgrade changes an internal; the module that uses it says why it is need
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 
 import httpcore
 import httpx
 import lxml.html
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawl import _httpcore_pool
 from crawl.netguard import AddressPolicy, guarded_transport
@@ -62,6 +65,77 @@ def test_trafilatura_internals() -> None:
     assert _trafilatura.extract_author(byline) in (None, "Jane Doe"), "trafilatura.metadata.extract_author changed"
     assert _trafilatura.is_dubious_html("<html>") is False and callable(_trafilatura.repair_faulty_html)
     assert _trafilatura.handle_compressed_file(b"<html></html>") == b"<html></html>"
+
+
+# trafilatura 2.3's byline XPaths, whitespace collapsed: extractors/_trafilatura.extract_author skips its search on
+# pages where no attribute holds what these can match
+_AUTHOR_XPATHS_SHA256 = "52b3a4d1177c18bb839ab532764865e4c94e3c73bf81fb9d72f0cae1ab4e47d4"
+
+
+def test_trafilatura_byline_search_reads_only_its_author_xpaths() -> None:
+    from trafilatura import metadata, xpaths
+
+    paths = "\n".join(" ".join(expression.path.split()) for expression in xpaths.AUTHOR_XPATHS)
+    assert hashlib.sha256(paths.encode()).hexdigest() == _AUTHOR_XPATHS_SHA256, (
+        "trafilatura.xpaths.AUTHOR_XPATHS changed: check that extractors/_trafilatura._AUTHOR_VALUE and "
+        "_AUTHOR_ELEMENTS still cover every attribute value and element they match, then update the digest"
+    )
+    assert set(metadata.extract_author.__code__.co_names) == {
+        "prune_unwanted_nodes", "deepcopy", "AUTHOR_DISCARD_XPATHS", "extract_metainfo", "AUTHOR_XPATHS",
+        "normalize_authors",
+    }, "trafilatura.metadata.extract_author reads more than AUTHOR_XPATHS: its pre-check may skip a byline"  # fmt: skip
+
+
+_BYLINE_WORDS = ["author", "Author", "AUTHOR", "authorName", "author-name", "byline", "Byline", "byl", "BBL",
+                 "username", "screenname", "writer", "channel-name", "posted-by", "submitted-by", "journalist-name",
+                 "zuozhe", "bianji", "xiaobian", "AuthorCard", "AuthorURL", "me", "name", "meta", "post", "by",
+                 "auth", "line", "writ", "credit", "contributor", "reporter", "date", "title"]  # fmt: skip
+_BYLINE_ATTRIBUTES = ["class", "id", "itemprop", "rel", "data-component", "data-testid", "name", "title", "href"]
+_BYLINE_TAGS = ["a", "div", "span", "p", "h3", "h4", "strong", "address", "link", "author", "rel", "li"]
+
+
+def _byline_page(elements: list[tuple[str, list[tuple[str, str]], str]]) -> str:
+    parts = []
+    for tag, attributes, text in elements:
+        rendered = "".join(f' {name}="{value}"' for name, value in attributes)
+        parts.append(f"<{tag}{rendered}>{text}</{tag}>")
+    return f"<html><body><article><p>Some article text.</p>{''.join(parts)}</article></body></html>"
+
+
+def _same_byline(page: str) -> None:
+    from trafilatura.metadata import extract_author
+
+    ours, theirs = _trafilatura.extract_author(lxml.html.fromstring(page)), extract_author(lxml.html.fromstring(page))
+    assert ours == theirs, f"the pre-checked byline search found {ours!r}, trafilatura's {theirs!r}, on {page}"
+
+
+def test_byline_search_is_skipped_only_where_trafilatura_finds_nothing() -> None:
+    """Every element, attribute and value of the vocabulary alone on a page: the same byline either way."""
+    for tag in _BYLINE_TAGS:
+        for attribute in _BYLINE_ATTRIBUTES:
+            for word in _BYLINE_WORDS:
+                _same_byline(_byline_page([(tag, [(attribute, word)], "Jane Doe")]))
+
+
+_BYLINE_VALUES = st.lists(st.sampled_from(_BYLINE_WORDS), min_size=1, max_size=3).map(" ".join)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_BYLINE_TAGS),
+            st.lists(st.tuples(st.sampled_from(_BYLINE_ATTRIBUTES), _BYLINE_VALUES), max_size=3),
+            st.sampled_from(["Jane Doe", "me", "By Jane Doe and John Roe", "x", ""]),
+        ),
+        max_size=4,
+    )
+)
+def test_byline_search_is_skipped_only_where_trafilatura_finds_nothing_on_mixed_pages(
+    elements: list[tuple[str, list[tuple[str, str]], str]],
+) -> None:
+    """Property: on pages of several bylines and near misses, the same byline either way."""
+    _same_byline(_byline_page(elements))
 
 
 def test_prefect_settings_context_as_command_line_run_rewrites_it() -> None:
