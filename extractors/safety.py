@@ -17,7 +17,6 @@ item sections read as "more stories".  So every bet is bounded:
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import Counter
 
@@ -54,8 +53,8 @@ def _own_text(element: lxml.html.HtmlElement, text: str) -> int:
 
 
 def _holds_blocks(element: lxml.html.HtmlElement) -> bool:
-    # lxml's tag filter runs in C; the first element it yields is the element itself
-    return next(itertools.islice(element.iter(*_BLOCKS), 1, 2), None) is not None
+    # lxml's tag filter runs in C
+    return next(element.iterdescendants(*_BLOCKS), None) is not None
 
 
 def prose_chars(tree: lxml.html.HtmlElement) -> int:
