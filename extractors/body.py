@@ -269,13 +269,41 @@ def _main_content(tree: lxml.html.HtmlElement, url: str, *, fast: bool) -> etree
     return body if isinstance(body, etree._Element) else None
 
 
+def embedded_json(tree: lxml.html.HtmlElement) -> tuple[str, ...]:
+    """The page's JSON-LD documents as written (read before the pruning strips scripts)."""
+    return tuple(
+        script.text
+        for script in tree.iter("script")
+        if script.text and (script.get("type") or "").strip().lower() == _JSON_LD
+    )
+
+
+_JSON_LD = "application/ld+json"
+
+
+def _restore_embedded_json(tree: lxml.html.HtmlElement, documents: tuple[str, ...]) -> None:
+    # where its own extraction finds little, trafilatura's rescue reads the article from the page's JSON-LD
+    # (articleBody, reviewBody, recipe steps) before it falls back to the text of the whole page
+    body = tree.find("body")
+    for document in documents:
+        etree.SubElement(tree if body is None else body, "script", type=_JSON_LD).text = document
+
+
 def extract_blocks(
-    tree: lxml.html.HtmlElement, url: str, title: str | None, standfirst: str | None, *, full: bool = False
+    tree: lxml.html.HtmlElement,
+    url: str,
+    title: str | None,
+    standfirst: str | None,
+    *,
+    full: bool = False,
+    embedded: tuple[str, ...] = (),
 ) -> list[Block]:
     """Main-text blocks of an already pruned tree, boilerplate blocks removed; ``full``: always with
-    trafilatura's comparison against its readability and jusText fallbacks (the safety net's pass)."""
+    trafilatura's comparison against its readability and jusText fallbacks (the safety net's pass);
+    ``embedded``: the page's JSON-LD documents (``embedded_json``), when the pruning stripped them."""
     headings = _subheadings(tree)
     _drop_what_trafilatura_drops(tree)
+    _restore_embedded_json(tree, embedded)
     body = None if full else _main_content(tree, url, fast=True)
     if body is None or sum(len(piece) for piece in body.itertext()) < _FALLBACK_BELOW_CHARS:
         # trafilatura's own pass found little: let it compare with its readability/jusText fallbacks,

@@ -93,10 +93,11 @@ _ALWAYS_DROP_TAGS = ("script", "style", "noscript", "textarea", "button", "selec
 _PROTECTED_TAGS = {"html", "body", "main", "article"}
 _CODE_TAGS = ("pre", "code")
 _MOST_OF_PAGE = 0.6
-# a cell holding a heading or several paragraphs is page layout, not data
+# a cell holding a heading or several paragraphs is page layout, not data; but a grid (two or more of the
+# table's own rows of four or more cells: a comparison chart) is data whatever its cells hold
 _LAYOUT_TABLES = (
-    "//body//table[not(ancestor::table)][.//td[.//h1 or .//h2 or count(.//p) >= 2 or .//table]"
-    " or .//th[.//h1 or .//h2 or count(.//p) >= 2]]"
+    "//body//table[not(ancestor::table)][not((./tr|./*/tr)[count(td|th) >= 4][2])]"
+    "[.//td[.//h1 or .//h2 or count(.//p) >= 2 or .//table] or .//th[.//h1 or .//h2 or count(.//p) >= 2]]"
 )
 
 _AD_LABEL = re.compile(
@@ -382,21 +383,41 @@ def unwrap_layout_tables(tree: lxml.html.HtmlElement) -> None:
                 element.attrib.pop(name, None)
 
 
-def _unwrap_swallowing_controls(tree: lxml.html.HtmlElement) -> None:
-    """A button or select that holds paragraphs or headings is markup the parser nested wrongly (an
-    unclosed ``<button>`` swallows the rest of the page): keep its content, drop only the element."""
+# Containers trafilatura's cleaning removes with all they hold (its settings.MANUALLY_CLEANED) that can hold
+# flow content: left unclosed, one of them swallows the rest of the page.
+_SWALLOWING_CONTAINERS = ("aside", "footer", "nav", "menu", "dialog")
+#: A furniture container holding the headline and this share of the page's paragraphs swallowed the page.
+SWALLOWED_SHARE = 2 / 3
+
+
+def _unwrap_swallowing_elements(tree: lxml.html.HtmlElement) -> None:
+    """Keep the content of elements the parser nested wrongly around the article, dropping only the element.
+
+    A button or select that holds paragraphs or headings: an unclosed ``<button>`` swallows the rest of the
+    page.  An aside, footer, nav, menu or dialog that holds the headline and most of the page's paragraphs: an
+    unclosed newsletter pop-up or menu did (a real sidebar or footer holds neither), and removed as furniture
+    it would take the article with it.
+    """
     swallowing = [
         element
         for element in tree.iter("button", "select")
         if next(element.iter("p", "h1", "h2", "h3", "article", "main"), None) is not None
     ]
+    body = tree.find("body")
+    containers = [] if body is None else [e for e in body.iter(*_SWALLOWING_CONTAINERS) if e.find(".//h1") is not None]
+    if containers:
+        paragraphs = sum(1 for _ in body.iter("p"))
+        for element in containers:
+            inside = sum(1 for _ in element.iter("p"))
+            if inside >= 3 and inside >= SWALLOWED_SHARE * paragraphs:
+                swallowing.append(element)
     for element in swallowing:
         element.tag = "div"
 
 
 def prune_tree(tree: lxml.html.HtmlElement) -> None:
     """Remove page furniture that is identifiable from markup alone."""
-    _unwrap_swallowing_controls(tree)
+    _unwrap_swallowing_elements(tree)
     etree.strip_elements(tree, *_ALWAYS_DROP_TAGS, with_tail=False)
     unwrap_layout_tables(tree)
     body = tree.find("body")

@@ -1,12 +1,17 @@
 """The safety net under newsflow's cuts (extractors/safety.py), on pages written here in the shapes of
-the failures seen on the open web: a template whose markup swallows the article into a control, a
-listicle whose item sections look like related boxes, and an ordinary page where the cuts are right."""
+the failures seen on the open web: a template whose markup swallows the article into a control, a pop-up
+or a menu, a listicle whose item sections look like related boxes, a comparison chart read as page layout,
+and an ordinary page where the cuts are right."""
 
 from __future__ import annotations
 
+import json
+
 import lxml.html
+import pytest
 
 from extractors import extract_html
+from extractors.boilerplate import unwrap_layout_tables
 from extractors.safety import doubtful, fallback_wins, prose_chars
 
 URL = "https://www.example.org/guides/plants"
@@ -135,3 +140,58 @@ def test_a_long_article_of_many_blocks_with_few_full_stops_is_not_a_menu_dump() 
     )
     body = extract_html(page, URL).body_text
     assert "Station 117" in body and "table_59" in body
+
+
+@pytest.mark.parametrize("container", ["aside", "nav", "footer", "dialog"])
+def test_an_unclosed_popup_or_menu_does_not_take_the_article_with_it(container: str) -> None:
+    # left unclosed, the newsletter pop-up or the menu holds the rest of the page; trafilatura drops
+    # such containers whole
+    page = _page(
+        f'<{container} class="popup-overlay" id="newsletter"><p>Join 20,000 readers.</p><a href="/s">Sign up</a>'
+        f"<article><h1>Low light plants</h1>{_paragraphs('plant', 12)}</article>"
+    )
+    body = extract_html(page, URL).body_text
+    for i in range(12):
+        assert f"plant paragraph {i} " in body
+
+
+def test_a_sidebar_with_the_site_headline_and_some_paragraphs_stays_out() -> None:
+    sidebar = f"<aside><h1>The Plant Gazette</h1>{_paragraphs('sidebar', 3)}</aside>"
+    page = _page(f"{sidebar}<article><h2>Low light plants</h2>{_paragraphs('plant', 8)}</article>")
+    body = extract_html(page, URL).body_text
+    assert "plant paragraph 7" in body
+    assert "sidebar paragraph" not in body
+
+
+def _cell(text: str) -> str:
+    return f"<td><p>{text}</p><p>{text} again, in a second paragraph.</p></td>"
+
+
+def test_a_comparison_chart_stays_a_table_and_a_layout_table_does_not() -> None:
+    rows = "".join(
+        "<tr>" + "".join(_cell(f"plan{r} feature{c}") for c in range(5)) + "</tr>" for r in range(3)
+    )
+    chart = f"<table><tr><th>Plan</th><th>Price</th><th>Light</th><th>Water</th><th>Pets</th></tr>{rows}</table>"
+    article = f"<h1>Low light plants</h1>{_paragraphs('plant', 6)}"
+    layout = f"<table><tr><td><a href='/'>Home</a></td><td>{article}</td></tr></table>"
+    tree = lxml.html.fromstring(f"<html><body>{layout}<div>{chart}</div></body></html>")
+    unwrap_layout_tables(tree)
+    tables = tree.findall(".//table")
+    assert len(tables) == 1 and "plan2 feature4" in tables[0].text_content()
+    body = extract_html(_page(f"<article>{article}{chart}</article>"), URL)
+    assert "plan2 feature3 | plan2 feature4" in body.body_text.replace(" again, in a second paragraph.", "")
+
+
+def test_an_article_only_in_the_pages_json_ld_is_read_from_there() -> None:
+    # a script-rendered page: the visible markup holds a menu and a teaser, the article is in its JSON-LD
+    article_body = " ".join(f"Plant sentence {i} tells the reader how much light a fern needs." for i in range(30))
+    ld = json.dumps({"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Low light plants",
+                     "articleBody": article_body})  # fmt: skip
+    page = _page(
+        '<nav><a href="/">Home</a> <a href="/plants">Plants</a></nav><div id="app"><h1>Low light plants</h1>'
+        f'<p>Loading the article.</p></div><script type="application/ld+json">{ld}</script>'
+        '<script>window.app = {"state": "loading"};</script>'
+    )
+    body = extract_html(page, URL).body_text
+    assert "Plant sentence 29 tells the reader" in body
+    assert "window.app" not in body
