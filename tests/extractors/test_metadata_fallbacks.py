@@ -48,6 +48,22 @@ def test_a_page_without_any_date_stays_undated() -> None:
     assert article.published_at is None and "published_at" not in dict(article.provenance)
 
 
+def test_dates_in_scripts_and_styles_are_not_the_page_date() -> None:
+    # a script bundle's build date and a state blob's other stories: htmldate's extensive search would read them
+    code = ('<script>window.__STATE__ = {"build": "2019-03-04T10:00:00", "next": "March 4, 2019"};</script>'
+            '<style>.badge::after { content: "2018-02-03"; }</style>')  # fmt: skip
+    article = extract_html(_page(code, code), "https://news.example/a-story")
+    assert article.published_at is None
+
+
+def test_htmldate_still_reads_json_ld_in_the_body() -> None:
+    # newsflow's own reading takes JSON-LD dates first; htmldate is handed the documents it cannot (a @graph
+    # node without a type newsflow reads) and reads their dates
+    ld = '<script type="application/ld+json">{"@graph": [{"@type": "WebPage", "datePublished": "2021-05-06"}]}</script>'
+    article = extract_html(_page("", ld), "https://news.example/a-story")
+    assert article.published_at is not None and article.published_at.date().isoformat() == "2021-05-06"
+
+
 def test_published_local_is_stored(tmp_path: Path) -> None:
     ld = '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2026-05-12T06:30:00+07:00"}'
     html = _page(ld + "</script>")
