@@ -388,6 +388,8 @@ def unwrap_layout_tables(tree: lxml.html.HtmlElement) -> None:
 _SWALLOWING_CONTAINERS = ("aside", "footer", "nav", "menu", "dialog")
 #: A furniture container holding the headline and this share of the page's paragraphs swallowed the page.
 SWALLOWED_SHARE = 2 / 3
+# an unclosed pop-up inside an unclosed menu is two; more is a hostile page, whose every level would cost a walk
+_MAX_SWALLOWING = 8
 
 
 def _unwrap_swallowing_elements(tree: lxml.html.HtmlElement) -> None:
@@ -404,13 +406,15 @@ def _unwrap_swallowing_elements(tree: lxml.html.HtmlElement) -> None:
         if next(element.iter("p", "h1", "h2", "h3", "article", "main"), None) is not None
     ]
     body = tree.find("body")
-    containers = [] if body is None else [e for e in body.iter(*_SWALLOWING_CONTAINERS) if e.find(".//h1") is not None]
-    if containers:
-        paragraphs = sum(1 for _ in body.iter("p"))
-        for element in containers:
+    headline = None if body is None else body.find(".//h1")
+    if body is not None and headline is not None:
+        containers = list(headline.iterancestors(*_SWALLOWING_CONTAINERS))
+        paragraphs = sum(1 for _ in body.iter("p")) if containers else 0
+        for element in reversed(containers[-_MAX_SWALLOWING:]):  # outermost first: an inner one holds no more
             inside = sum(1 for _ in element.iter("p"))
-            if inside >= 3 and inside >= SWALLOWED_SHARE * paragraphs:
-                swallowing.append(element)
+            if inside < 3 or inside < SWALLOWED_SHARE * paragraphs:
+                break
+            swallowing.append(element)
     for element in swallowing:
         element.tag = "div"
 

@@ -91,6 +91,10 @@ def _nested(tag: bytes, depth: int, closed: bool) -> bytes:
     return b"<html><body>" + tag * depth + text + (b"</div>" * depth if closed else b"")
 
 
+# every level holds the headline and most paragraphs: each one is a pop-up that swallowed the page
+SWALLOWING_ASIDES = (
+    b"<html><body>" + b"<aside><p>A paragraph of the page, long enough.</p>" * 5_000 + b"<h1>Headline</h1><p>End.</p>"
+)
 HUGE_ATTRIBUTE = b'<html><body><p class="' + b"a" * 10_000_000 + b'">Ten megabytes of class.</p></body></html>'
 MIXED_ENCODINGS = (
     "<html><body><p>Ünïcödé ".encode() + "çà et là".encode("latin-1") + "<p>русский текст</p>".encode("koi8-r")
@@ -106,6 +110,7 @@ MIXED_ENCODINGS = (
         pytest.param(_nested(b"<b>", 10_000, closed=False), id="10k-unclosed-inline"),
         pytest.param(_nested(b"<table><tr><td>", 5_000, closed=False), id="5k-nested-tables"),
         pytest.param(_nested(b"<ul><li>", 10_000, closed=False), id="10k-nested-lists"),
+        pytest.param(SWALLOWING_ASIDES, id="5k-unclosed-asides-around-the-headline"),
         pytest.param(HUGE_ATTRIBUTE, id="10MB-attribute"),
         pytest.param(b"", id="empty"),
         pytest.param(b"   \n\t ", id="whitespace"),
