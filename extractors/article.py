@@ -18,7 +18,7 @@ from lxml.etree import LxmlError
 
 from extractors import metadata
 from extractors._trafilatura import __version__ as trafilatura_version
-from extractors.body import Block, embedded_json, extract_blocks, find_standfirst
+from extractors.body import Block, extract_blocks, find_standfirst
 from extractors.boilerplate import cut_related_blocks, prune_tree
 from extractors.budget import time_budget
 from extractors.dates import get_zone, htmldate_day
@@ -80,7 +80,6 @@ def extract_html(
 def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str | None) -> Article:
     zone = get_zone(options.timezone)
     tree = parse_html(html, url, header_charset)
-    documents = embedded_json(tree)
 
     signals = metadata.PageSignals.read(tree, url)
     provenance: dict[str, str | None] = {}
@@ -131,7 +130,7 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
     standfirst = find_standfirst(tree)
     related = cut_related_blocks(tree, canonical)
     prune_tree(tree)
-    blocks = extract_blocks(tree, url, title, standfirst, embedded=documents)
+    blocks = extract_blocks(tree, url, title, standfirst, embedded=signals.jsonld_documents)
     kept = sum(len(block.text) for block in blocks)
     if doubtful(kept, page_prose):
         # the cuts took too much on this page: the text with only the certain cuts, if it holds more

@@ -269,15 +269,6 @@ def _main_content(tree: lxml.html.HtmlElement, url: str, *, fast: bool) -> etree
     return body if isinstance(body, etree._Element) else None
 
 
-def embedded_json(tree: lxml.html.HtmlElement) -> tuple[str, ...]:
-    """The page's JSON-LD documents as written (read before the pruning strips scripts)."""
-    return tuple(
-        script.text
-        for script in tree.iter("script")
-        if script.text and (script.get("type") or "").strip().lower() == _JSON_LD
-    )
-
-
 _JSON_LD = "application/ld+json"
 
 
@@ -300,7 +291,7 @@ def extract_blocks(
 ) -> list[Block]:
     """Main-text blocks of an already pruned tree, boilerplate blocks removed; ``full``: always with
     trafilatura's comparison against its readability and jusText fallbacks (the safety net's pass);
-    ``embedded``: the page's JSON-LD documents (``embedded_json``), when the pruning stripped them."""
+    ``embedded``: the page's JSON-LD documents (``PageSignals.jsonld_documents``), when the pruning stripped them."""
     headings = _subheadings(tree)
     _drop_what_trafilatura_drops(tree)
     _restore_embedded_json(tree, embedded)

@@ -15,12 +15,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import htmldate
 import lxml.etree
 import lxml.html
 from dateutil import parser as dateutil_parser
+
+from extractors.html import JSON_LD_SCRIPTS
 
 # Zone abbreviations that bylines use and dateutil does not know.
 ZONE_ABBREVIATIONS: dict[str, tzinfo] = {
@@ -224,8 +227,9 @@ def _drop_code(tree: lxml.html.HtmlElement) -> None:
     serialised page: through script bundles and state blobs, whose dates are a build's, a template's or
     other stories' (on 151 open-web pages it reached: no right date lost, 9 others gone, ~15% faster).
     """
+    kept = set(cast(list[lxml.html.HtmlElement], JSON_LD_SCRIPTS(tree)))
     for element in tree.iter("script", "style"):
-        if (element.get("type") or "").strip().lower() != "application/ld+json":
+        if element not in kept:
             element.tag = _DROPPED
     lxml.etree.strip_elements(tree, _DROPPED, with_tail=False)
 

@@ -176,3 +176,7 @@ def in_body(tree: lxml.html.HtmlElement, *tags: str) -> list[lxml.html.HtmlEleme
     bodies = list(tree.getroottree().getroot().iter("body"))
     found = [element for body in bodies for element in body.iter(*tags) if element is not body]
     return found if len(bodies) < 2 else list(dict.fromkeys(found))  # a body inside a body: each element once
+
+
+#: The page's JSON-LD scripts (a ``type`` naming ``ld+json``, in any case), wherever they sit.
+JSON_LD_SCRIPTS = etree.XPath('//script[contains(translate(@type,"LDJSON","ldjson"),"ld+json")]')

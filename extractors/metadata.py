@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin
 
 import lxml.html
@@ -23,7 +23,7 @@ from extractors._trafilatura import extract_author as trafilatura_author
 from extractors.dates import find_visible_dates, parse_machine_date, visible_date_spans
 from extractors.errors import InvalidURL
 from extractors.headline import header_text, headline, outside_foreign, text_above
-from extractors.html import in_body
+from extractors.html import JSON_LD_SCRIPTS, in_body
 from extractors.urls import is_http_url, normalize_url
 
 Sourced = tuple[Any, str | None]
@@ -84,6 +84,8 @@ class PageSignals:
     metas: dict[str, list[str]]
     jsonld: list[dict[str, Any]]
     article_ld: dict[str, Any]
+    jsonld_documents: tuple[str, ...] = ()
+    """The JSON-LD scripts' texts as written (trafilatura's rescue reads them after the pruning strips scripts)."""
 
     @classmethod
     def read(cls, tree: lxml.html.HtmlElement, url: str) -> PageSignals:
@@ -97,8 +99,10 @@ class PageSignals:
                 if key:
                     metas.setdefault(key.strip().lower(), []).append(content.strip())
         nodes: list[dict[str, Any]] = []
-        for script in tree.xpath('//script[contains(translate(@type,"LDJSON","ldjson"),"ld+json")]'):
-            raw = (script.text or "").strip()
+        documents = tuple(script.text for script in cast(list[lxml.html.HtmlElement], JSON_LD_SCRIPTS(tree))
+                          if script.text)  # fmt: skip
+        for document in documents:
+            raw = document.strip()
             raw = re.sub(r"^\s*(?:<!--|//\s*<!\[CDATA\[)|(?:-->|//\s*\]\]>)\s*$", "", raw)
             try:
                 data = json.loads(raw)
@@ -106,7 +110,7 @@ class PageSignals:
                 continue  # a broken JSON-LD block must not cost the other sources
             nodes.extend(_walk_jsonld(data))
         article = next((n for n in nodes if _types(n) & ARTICLE_TYPES), {})
-        return cls(tree=tree, url=url, metas=metas, jsonld=nodes, article_ld=article)
+        return cls(tree=tree, url=url, metas=metas, jsonld=nodes, article_ld=article, jsonld_documents=documents)
 
     def meta(self, *names: str) -> Sourced:
         for name in names:
