@@ -51,7 +51,10 @@ _AUTHOR_ELEMENTS = ("author", "rel")
 
 def extract_author(tree: lxml.html.HtmlElement) -> str | None:
     """trafilatura's byline search (``metadata.extract_author``); None at once where none of its XPaths can match."""
-    values = "\n".join(cast(list[str], _AUTHOR_ATTRIBUTES(tree)))
-    if next(tree.iter(*_AUTHOR_ELEMENTS), None) is None and not _AUTHOR_VALUE.search(values):
+    if next(tree.iter(*_AUTHOR_ELEMENTS), None) is None and not _AUTHOR_VALUE.search(_attribute_values(tree)):
         return None
     return _extract_author(tree)
+
+
+def _attribute_values(tree: lxml.html.HtmlElement) -> str:
+    return "\n".join(cast(list[str], _AUTHOR_ATTRIBUTES(tree)))
