@@ -25,6 +25,10 @@ class _Overrun(BaseException):
     pass
 
 
+#: After the budget, how often the alarm fires again until the overrun reaches ``time_budget``.
+_REPEAT_SECONDS = 0.05
+
+
 def _on_alarm(signum: int, frame: object) -> None:
     raise _Overrun
 
@@ -45,7 +49,8 @@ def time_budget(seconds: float | None, url: str) -> Iterator[None]:
         return
     assert seconds is not None
     previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # repeating: an overrun raised where Python swallows exceptions (a gc callback, a __del__) is raised again
+    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT_SECONDS)
     try:
         try:
             yield

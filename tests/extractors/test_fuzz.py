@@ -9,6 +9,8 @@ jusText's time, cut short by the page's time budget), binary junk and empty docu
 
 from __future__ import annotations
 
+import contextlib
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from extractors import Article, ExtractOptions, extract_html
+from extractors.budget import time_budget
 from extractors.errors import ExtractionError, ExtractionTimeout
 from extractors.records import Failure, FetchedPage
 from flows import extraction_pool
@@ -136,6 +139,18 @@ def test_a_page_over_its_time_budget_fails_with_extraction_timeout() -> None:
     # attributes, most of it in the parser, which no budget interrupts)
     with pytest.raises(ExtractionTimeout, match="budget of 1 s"):
         extract_html(_many_attributes(30_000), URL, ExtractOptions(time_budget=1.0))
+
+
+def test_an_overrun_swallowed_where_it_landed_is_raised_again() -> None:
+    # the alarm can land in a gc callback or a __del__, where Python prints the exception and goes on
+    def swallowed_then_more_work() -> None:
+        with time_budget(0.1, URL):
+            with contextlib.suppress(BaseException):  # swallowed, as such a place does
+                time.sleep(2)
+            time.sleep(2)
+
+    with pytest.raises(ExtractionTimeout, match=r"budget of 0\.1 s"):
+        swallowed_then_more_work()
 
 
 def _page(url: str, body: bytes) -> FetchedPage:
