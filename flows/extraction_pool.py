@@ -13,7 +13,8 @@ Two guards keep a hostile page from costing more than itself:
   worker killed and replaced, and its pages are extracted again one at a time
   so that only the page that did it fails.
 
-Workers start from a fork server that has already imported the extractors, and
+Workers start from a fork server that has already imported the extractors and
+loaded their language model and date parser (``flows.worker_preload``), and
 are replaced after ``MAX_CHUNKS_PER_WORKER`` chunks so memory cannot creep up
 over a long run.  This module imports no Prefect: workers stay small.
 """
@@ -157,9 +158,9 @@ def _deadline(pages: int, options: ExtractOptions) -> float:
 def _context() -> multiprocessing.context.BaseContext:
     if sys.platform.startswith("linux"):
         # a fork server, not fork: the flow's process has threads (Prefect, the HTTP client's loop), and
-        # forking those is unsafe; the server imports the extractors once and forks workers from itself
+        # forking those is unsafe; the server imports and warms the extractors once and forks workers from itself
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload([__name__, "flows.worker_preload"])
         return context
     return multiprocessing.get_context("spawn")
 
