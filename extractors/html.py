@@ -132,11 +132,13 @@ def parse_html(body: bytes, url: str, header_charset: str | None = None) -> lxml
 
 def _load(text: str, url: str, strip_chars: bool) -> lxml.html.HtmlElement:
     # the steps of trafilatura's load_html with the parser above: its repair of libxml2's doctype bug,
-    # then the text, then its bytes (a string that declares an encoding is refused as text)
+    # then the document (a string that declares an encoding is refused as text)
     beginning = text[:50].lower()
     text = _repair(text, beginning, strip_chars)
     tree: lxml.html.HtmlElement | None = None
-    for document in (text, text.encode("utf-8", "surrogatepass")):
+    # its bytes first: the parser reads UTF-8 whatever the page declares, and libxml2 parses UTF-8 bytes
+    # faster than it converts a Python string (~0.1 ms a page, the encoding included)
+    for document in (text.encode("utf-8", "surrogatepass"), text):
         try:
             tree = lxml.html.fromstring(document, parser=_PARSER)
         except (ParserError, ValueError):
