@@ -211,7 +211,9 @@ def _is_furniture_token(token: str) -> bool:
 
 
 def _is_furniture(element: lxml.html.HtmlElement) -> bool:
-    return _furniture_names(f"{element.get('class', '')} {element.get('id', '')}")
+    # class and id apart: a class value repeats far more often than a class and id pair (cache hits)
+    classes, ident = element.get("class"), element.get("id")
+    return bool((classes and _furniture_names(classes)) or (ident and _furniture_names(ident)))
 
 
 @lru_cache(maxsize=16384)
@@ -430,9 +432,8 @@ def prune_tree(tree: lxml.html.HtmlElement) -> None:
     doomed = []
     # only elements with a class, id, hidden flag or style can be furniture by markup
     for element in body.xpath(".//*[@class or @id or @hidden or @style]"):
-        names = f"{element.get('class', '')} {element.get('id', '')}"
         if not (
-            (names != " " and _furniture_names(names))
+            _is_furniture(element)
             or element.get("hidden") is not None
             or "display:none" in (element.get("style") or "").replace(" ", "").lower()
         ):

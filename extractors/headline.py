@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 import lxml.html
 
@@ -33,8 +34,16 @@ def is_foreign(element: lxml.html.HtmlElement) -> bool:
     """Whether the element itself is a box of other content (an aside, a footer, a related list…)."""
     if element.tag in ("body", "html"):
         return False  # their classes describe the layout ("right-sidebar", "has-related"), not a box
-    names = f"{element.get('class', '')} {element.get('id', '')}"
-    return element.tag in ("aside", "footer") or bool(FOREIGN_CONTAINER.search(names))
+    if element.tag in ("aside", "footer"):
+        return True
+    # no name the pattern knows holds a space: class and id can be tested apart
+    return _foreign_name(element.get("class") or "") or _foreign_name(element.get("id") or "")
+
+
+@lru_cache(maxsize=16384)
+def _foreign_name(value: str) -> bool:
+    # a page and a site repeat their class values over many elements: decide each one once
+    return FOREIGN_CONTAINER.search(value) is not None
 
 
 def outside_foreign(element: lxml.html.HtmlElement) -> bool:
@@ -65,13 +74,20 @@ def _words(text: str | None) -> str:
 
 def _pieces(element: lxml.html.HtmlElement) -> Iterator[Piece]:
     """The element's elements and visible text in document order, leaving out scripts and foreign boxes."""
-    if not isinstance(element.tag, str) or element.tag in _NOT_TEXT or is_foreign(element):
-        return
-    yield element, element.text or ""
-    for child in element:
-        yield from _pieces(child)
-        if child.tail:
-            yield None, child.tail
+    # a stack, not recursion: each piece of a nested generator passes up through every level above it
+    stack: list[lxml.html.HtmlElement | str] = [element]
+    while stack:
+        top = stack.pop()
+        if isinstance(top, str):
+            yield None, top
+            continue
+        if not isinstance(top.tag, str) or top.tag in _NOT_TEXT or is_foreign(top):
+            continue
+        yield top, top.text or ""
+        for child in reversed(top):
+            if child.tail:
+                stack.append(child.tail)
+            stack.append(child)
 
 
 def header_after(element: lxml.html.HtmlElement, limit: int = HEADER_CHARS) -> Iterator[Piece]:

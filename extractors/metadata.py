@@ -256,8 +256,9 @@ def _section_links(tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
             first = next(element.iter("a"), None)
             if first is not None:
                 found[first] = None
-    order = {element: index for index, element in enumerate(tree.iter())} if len(found) > 1 else {}
-    return sorted(found, key=order.__getitem__) if order else list(found)
+    # found in document order already: a box's first link comes before any link found after the box (one
+    # inside the box would be that first link, and a box inside it has no earlier link)
+    return list(found)
 
 
 def _unique(values: list[str]) -> tuple[str, ...]:

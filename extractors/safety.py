@@ -70,7 +70,7 @@ def prose_chars(tree: lxml.html.HtmlElement) -> int:
             continue
         if element.tag == "li" and element.find(".//p") is not None:
             continue  # its paragraphs count themselves
-        if element.tag == "div" and (element in in_items or _holds_blocks(element)):
+        if element.tag == "div" and (element in in_items or (len(element) and _holds_blocks(element))):
             continue  # the paragraph or item that holds it counts it, or its inner blocks count themselves
         text = element.text_content()
         if len(text) < PROSE_MIN_CHARS:
