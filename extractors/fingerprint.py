@@ -7,8 +7,8 @@ apart):
 * a 64-bit SimHash stored per article finds candidates cheaply in SQL: at
   most ``CANDIDATE_BITS`` bits apart.  It is bit for bit trafilatura's Charikar
   SimHash (its tokens, its blake2b token hashes), counted column-wise over all
-  token hashes at once with big-integer popcounts: ~1 ms per article instead of
-  ~9 ms for trafilatura's per-token 64-element vectors;
+  token hashes at once as a numpy bit matrix: a fraction of a millisecond per
+  article instead of ~9 ms for trafilatura's per-token 64-element vectors;
 * the candidates' resemblance (Jaccard index of their shingle sets) is then
   estimated from a 128-value one-permutation MinHash sketch stored beside the
   SimHash (512 bytes, from the same token hashes; standard error ~0.044 at
@@ -31,6 +31,8 @@ import string
 import struct
 from dataclasses import dataclass
 from hashlib import blake2b
+
+import numpy as np
 
 from extractors._trafilatura import sample_tokens
 
@@ -113,32 +115,22 @@ def _digests(tokens: list[str]) -> bytes:
 def _simhash(digests: bytes) -> int:
     """Bit i is set when at least half the tokens' 64-bit blake2b hashes (read big-endian) have bit i set.
 
-    The hashes are laid side by side; byte column j of all of them is one big integer, and the tokens
-    with bit i set are counted by one shift, one mask and one popcount.
+    The hashes are one row each of a 64-column bit matrix (most significant bit first); a column's sum is
+    the count of tokens with that bit set.
     """
     count = len(digests) // 8
     if not count:
         return (1 << _BITS) - 1  # every vector sum is 0 >= 0, as in trafilatura
-    ones = int.from_bytes(b"\x01" * count, "big")
-    result = 0
-    for byte in range(8):
-        column = int.from_bytes(digests[byte::8], "big")
-        for bit in range(8):
-            if 2 * ((column >> bit) & ones).bit_count() >= count:
-                # big-endian: byte 0 holds the hash's bits 56..63
-                result |= 1 << ((7 - byte) * 8 + bit)
-    return result
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8).reshape(count, 8), axis=1)
+    return int.from_bytes(np.packbits(2 * bits.sum(axis=0) >= count).tobytes(), "big")
 
 
 def _sketch(digests: bytes) -> bytes:
     """One-permutation MinHash: the top bits of each token hash pick a bin, each bin keeps its smallest low word."""
-    mins = [_EMPTY_BIN] * SKETCH_BINS
-    for (value,) in struct.iter_unpack(">Q", digests):
-        slot = value >> _BIN_SHIFT
-        low = value & 0xFFFFFFFF
-        if low < mins[slot]:
-            mins[slot] = low
-    return struct.pack(f">{SKETCH_BINS}I", *mins)
+    values = np.frombuffer(digests, dtype=">u8")
+    mins = np.full(SKETCH_BINS, _EMPTY_BIN, dtype=np.uint64)
+    np.minimum.at(mins, (values >> _BIN_SHIFT).astype(np.intp), values & 0xFFFFFFFF)
+    return mins.astype(">u4").tobytes()
 
 
 def estimated_resemblance(one: bytes, other: bytes) -> float:

@@ -330,6 +330,22 @@ def test_simhash_is_trafilaturas(text: str) -> None:
     assert body_fingerprint(text) == expected
 
 
+@pytest.mark.parametrize("tokens", [0, 1, 7, 64, 3000])
+def test_the_sketch_is_each_bins_smallest_low_word(tokens: int) -> None:
+    """The stored sketch's definition, bin by bin, over token hashes of every shape: sketches stored by an
+    older newsflow stay comparable with new ones."""
+    import random
+    import struct
+
+    from extractors.fingerprint import SKETCH_BINS, _sketch
+
+    digests = random.Random(tokens).randbytes(8 * tokens) + b"\xff" * 8  # and a hash with every bit set
+    expected = [0xFFFFFFFF] * SKETCH_BINS
+    for (value,) in struct.iter_unpack(">Q", digests):
+        expected[value >> 57] = min(expected[value >> 57], value & 0xFFFFFFFF)
+    assert _sketch(digests) == struct.pack(f">{SKETCH_BINS}I", *expected)
+
+
 def test_a_failed_index_build_reports_its_own_error(corpus: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The memory limit is reset after the build; when the build failed, that reset must not hide why."""
     import storage.search
