@@ -10,7 +10,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +22,7 @@ from extractors.boilerplate import cut_related_blocks, prune_tree
 from extractors.budget import time_budget
 from extractors.dates import get_zone, htmldate_day
 from extractors.errors import ExtractionError, NoArticleContent
-from extractors.fingerprint import body_fingerprints
+from extractors.fingerprint import body_fingerprints, words
 from extractors.html import parse_html
 from extractors.language import detect_language
 from extractors.records import Article, FetchedPage, RelatedLink
@@ -142,7 +141,8 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         raise NoArticleContent(url, "no article text found on the page")
 
     language, provenance["language"] = detect_language(body_text, metadata.html_language(signals) or options.language)
-    fingerprints = body_fingerprints(body_text)
+    written = words(body_text)
+    fingerprints = body_fingerprints(body_text, written)
     article = Article(
         url=url,
         canonical_url=canonical,
@@ -160,7 +160,7 @@ def _extract(html: bytes, url: str, options: ExtractOptions, header_charset: str
         body_text=body_text,
         headings=tuple(block.text for block in blocks if block.kind == "h"),
         related_links=_unique_links(related),
-        word_count=len(re.findall(r"\w+", body_text)),
+        word_count=len(written),
         is_paywalled=is_paywalled,
         provenance=tuple((k, v) for k, v in provenance.items() if v),
         content_hash="",

@@ -30,6 +30,7 @@ import re
 import string
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from hashlib import blake2b
 
 import numpy as np
@@ -57,14 +58,35 @@ class Fingerprints:
     sketch: bytes
 
 
-def body_fingerprints(text: str) -> Fingerprints | None:
-    """SimHash and MinHash sketch of the text's shingles; None for a text too short to compare."""
-    words = _WORD.findall(text.casefold())
+def words(text: str) -> list[str]:
+    """The text's words as written (runs of word characters)."""
+    return _WORD.findall(text)
+
+
+def body_fingerprints(text: str, written: list[str] | None = None) -> Fingerprints | None:
+    """SimHash and MinHash sketch of the text's shingles; None for a text too short to compare.
+    ``written``: the text's ``words``, when the caller has them."""
+    written = words(text) if written is None else written
+    words_folded = _folded_words(text, written)
     # (case folding can merge or split a word in rare scripts: the length rule counts the text as written)
-    if len(words) < 2 * _MIN_WORDS and len(_WORD.findall(text)) < _MIN_WORDS:
+    if len(words_folded) < 2 * _MIN_WORDS and len(written) < _MIN_WORDS:
         return None
-    digests = _digests(_tokens(_shingles(words)))
+    digests = _digests(_tokens(_shingles(words_folded)))
     return Fingerprints(_simhash(digests), _sketch(digests))
+
+
+def _folded_words(text: str, written: list[str]) -> list[str]:
+    """The words of the case-folded text: the written words folded one by one, unless folding one of the
+    text's characters changes what is a word character (a combining mark folding to a letter)."""
+    if all(_folds_alike(char) for char in set(text) if not char.isascii()):
+        return [word.casefold() for word in written]
+    return _WORD.findall(text.casefold())
+
+
+@lru_cache(maxsize=4096)
+def _folds_alike(char: str) -> bool:
+    is_word = _WORD.fullmatch(char) is not None
+    return all((_WORD.fullmatch(folded) is not None) == is_word for folded in char.casefold())
 
 
 def _tokens(shingle_set: set[str]) -> list[str]:

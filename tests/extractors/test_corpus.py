@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import storage.search
@@ -328,6 +330,17 @@ def test_simhash_is_trafilaturas(text: str) -> None:
 
     expected = Simhash(" ".join(sorted(shingles(text)))).hash
     assert body_fingerprint(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list("aZ_9 -.'\nßİǅΣς\u0345\u0390\u1e96東")), max_size=40) | st.text(max_size=40))
+def test_folded_words_are_the_words_of_the_folded_text(text: str) -> None:
+    """The shingles' words, folded word by word where that is safe, are those of the case-folded text."""
+    import re
+
+    from extractors.fingerprint import _folded_words, words
+
+    assert _folded_words(text, words(text)) == re.findall(r"\w+", text.casefold())
 
 
 @pytest.mark.parametrize("tokens", [0, 1, 7, 64, 3000])
