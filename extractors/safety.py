@@ -53,8 +53,11 @@ def _own_text(element: lxml.html.HtmlElement, text: str) -> int:
 
 
 def _holds_blocks(element: lxml.html.HtmlElement) -> bool:
-    # lxml's tag filter runs in C
-    return next(element.iterdescendants(*_BLOCKS), None) is not None
+    # most containers hold a block as a child: looking there first saves setting up lxml's tag filter,
+    # which then walks the descendants in C
+    if not len(element):
+        return False
+    return any(child.tag in _BLOCKS for child in element) or next(element.iterdescendants(*_BLOCKS), None) is not None
 
 
 def prose_chars(tree: lxml.html.HtmlElement) -> int:
@@ -70,7 +73,7 @@ def prose_chars(tree: lxml.html.HtmlElement) -> int:
             continue
         if element.tag == "li" and element.find(".//p") is not None:
             continue  # its paragraphs count themselves
-        if element.tag == "div" and (element in in_items or (len(element) and _holds_blocks(element))):
+        if element.tag == "div" and (element in in_items or _holds_blocks(element)):
             continue  # the paragraph or item that holds it counts it, or its inner blocks count themselves
         text = element.text_content()
         if len(text) < PROSE_MIN_CHARS:
