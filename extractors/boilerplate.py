@@ -88,6 +88,11 @@ _TERM_PREFIX = r"(?:category|tag|term|topic|postid|post|format|type|status)-"
 _FURNITURE_WORD = re.compile(rf"(?:{_FURNITURE_WORDS})$", re.IGNORECASE)
 _FURNITURE_PART = re.compile(_FURNITURE_PARTS, re.IGNORECASE)
 _TERM = re.compile(_TERM_PREFIX, re.IGNORECASE)
+# The same patterns (all lowercase ASCII) for a lowercased ASCII token, where they match exactly what the
+# case-insensitive ones match, three times faster: a page brings ~200 class and id tokens not seen before
+_FURNITURE_WORD_LOWER = re.compile(_FURNITURE_WORD.pattern)
+_FURNITURE_PART_LOWER = re.compile(_FURNITURE_PARTS)
+_TERM_LOWER = re.compile(_TERM_PREFIX)
 # not "form": ASP.NET sites wrap the whole page in one; comment and newsletter forms go with their boxes
 _ALWAYS_DROP_TAGS = ("script", "style", "noscript", "textarea", "button", "select", "iframe", "template", "svg")
 _PROTECTED_TAGS = {"html", "body", "main", "article"}
@@ -205,9 +210,14 @@ _BREADCRUMB = re.compile(
 
 @lru_cache(maxsize=16384)
 def _is_furniture_token(token: str) -> bool:
-    if _FURNITURE_WORD.match(token):
+    if token.isascii():
+        token = token.lower()
+        word, part, term = _FURNITURE_WORD_LOWER, _FURNITURE_PART_LOWER, _TERM_LOWER
+    else:
+        word, part, term = _FURNITURE_WORD, _FURNITURE_PART, _TERM
+    if word.match(token):
         return True
-    return _FURNITURE_PART.search(token) is not None and not _TERM.match(token)
+    return part.search(token) is not None and not term.match(token)
 
 
 def _is_furniture(element: lxml.html.HtmlElement) -> bool:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import lxml.html
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from extractors import body as body_module
 from extractors import extract_html
@@ -196,3 +198,20 @@ def test_dropping_early_what_trafilatura_drops_leaves_its_result_unchanged(page:
         return "\n--\n".join(" ".join(b.itertext()) if b is not None else "" for b in found)
 
     assert main_text(drop=True) == main_text(drop=False)
+
+
+# furniture words and parts in mixed case, a term prefix, and letters whose case-insensitive match is not ASCII
+_TOKEN_PIECES = ["ad", "ADS", "Related", "share-Bar", "category-", "Tag-", "COMMENT", "news", "x", "-", "_"]
+_TOKEN_PIECES += ["ſ", "K", "İ", "é"]
+
+
+@given(st.lists(st.sampled_from(_TOKEN_PIECES), max_size=4).map("".join) | st.text(max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_furniture_tokens_are_decided_case_insensitively(token: str) -> None:
+    """The lowercased-ASCII shortcut decides every token as the case-insensitive patterns do."""
+    import extractors.boilerplate as b
+
+    expected = bool(b._FURNITURE_WORD.match(token)) or (
+        b._FURNITURE_PART.search(token) is not None and not b._TERM.match(token)
+    )
+    assert b._is_furniture_token.__wrapped__(token) == expected
