@@ -175,18 +175,23 @@ def child_trafilatura(data: str, pages: int) -> None:
     print(json.dumps({"seconds": seconds}))
 
 
-def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float, float]:
-    """Run a child; its JSON line, wall seconds, and the peak RSS (MB) of its whole process tree."""
+def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float, float, float]:
+    """Run a child; its JSON line, wall seconds, and the peak RSS and PSS (MB) of its whole process tree.
+
+    RSS counts a page shared by several processes (the extraction workers share what their fork server
+    loaded) in each of them; PSS splits it among them, so the tree's PSS is what it takes from the machine.
+    """
 
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    peak, detail = 0, ""
+    peak, peak_pss, detail = 0, 0, ""
     watched = psutil.Process(process.pid)
     cpu: dict[int, tuple[str, float, float]] = {}  # pid: role, user and system CPU seconds
     while process.poll() is None:
         try:
             tree = [watched, *watched.children(recursive=True)]
             sizes = [(p.memory_info().rss, " ".join(p.cmdline()[1:3])[-40:]) for p in tree if p.is_running()]
+            peak_pss = max(peak_pss, sum(p.memory_full_info().pss for p in tree if p.is_running()))
             for p in tree:
                 times = p.cpu_times()
                 cpu[p.pid] = ("main" if p.pid == process.pid else "workers", times.user, times.system)
@@ -209,7 +214,7 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
     out = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         raise SystemExit(f"{command[2:4]} failed with exit code {process.returncode}")
-    return json.loads(out.strip().splitlines()[-1]), wall, peak / 2**20
+    return json.loads(out.strip().splitlines()[-1]), wall, peak / 2**20, peak_pss / 2**20
 
 
 def _tree_cpu(process: psutil.Process) -> float:
@@ -316,15 +321,15 @@ def main() -> int:
                    capture_output=True)  # fmt: skip
     others = {"site": psutil.Process(site.pid), "prefect server": psutil.Process(prefect_server.pid)}
     before = {name: _tree_cpu(proc) for name, proc in others.items()}
-    first, first_wall, first_rss = _measure([*me, "_ingest", db, str(sources)], env)
+    first, first_wall, first_rss, first_pss = _measure([*me, "_ingest", db, str(sources)], env)
     if os.environ.get("NEWSFLOW_BENCH_VERBOSE"):
         spent = {name: round(_tree_cpu(proc) - before[name], 1) for name, proc in others.items()}
         print(f"  CPU s outside the run's process tree during it: {spent}", flush=True)
-    second, _, second_rss = _measure([*me, "_ingest", db, str(sources), "--refresh"], env)
-    index, _, index_rss = _measure([*me, "_reindex", db], env)
+    second, _, second_rss, _ = _measure([*me, "_ingest", db, str(sources), "--refresh"], env)
+    index, _, index_rss, _ = _measure([*me, "_reindex", db], env)
     server_rss = psutil.Process(prefect_server.pid).memory_info().rss / 2**20
     prefect_server.terminate()
-    bare, _, _ = _measure([*me, "_trafilatura", str(args.data), str(args.pages)], env)
+    bare, _, _, _ = _measure([*me, "_trafilatura", str(args.data), str(args.pages)], env)
     site.terminate()
 
     import duckdb
@@ -346,6 +351,7 @@ def main() -> int:
     print(f"bare trafilatura:    {trafilatura_rate:8.1f} pages/s (one process, {bare['seconds']:.1f} s)")
     print(f"peak RSS (process tree): {first_rss:8.0f} MB first run, {second_rss:.0f} MB 304 rerun "
           f"(the Prefect server, a separate service: {server_rss:.0f} MB)")  # fmt: skip
+    print(f"peak PSS (process tree): {first_pss:8.0f} MB first run (shared pages counted once)")
     print(f"wall {wall:.1f} s of the flow run; busy per stage (stages overlap, so shares add past 100%):")
     for name in ("discover", "plan", "fetch", "extract", "store", "gc"):
         print(f"  {name:<13} {stages.get(name, 0.0):8.1f} s {_pct(stages.get(name, 0.0), wall)}")
