@@ -32,7 +32,7 @@ from extractors.sites.rules import SiteRules, body_subtree, byline_text, drop_fu
 from extractors.urls import is_http_url, url_key
 
 #: Bump when a change alters what the extractor returns for the same page.
-EXTRACTOR_REVISION = "7"
+EXTRACTOR_REVISION = "8"
 EXTRACTOR_VERSION = f"newsflow-{EXTRACTOR_REVISION}+trafilatura-{trafilatura_version}"
 
 

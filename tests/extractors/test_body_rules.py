@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import lxml.html
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from extractors import body as body_module
 from extractors import extract_html
@@ -182,22 +184,49 @@ def test_a_box_heading_early_in_the_article_cuts_nothing() -> None:
 # the golden pages, and a page on which trafilatura retries in recall mode after weighing its first result
 # against the whole page's text (dropping anything that measure counts changes its result there)
 _TRAFILATURA_INPUTS = [*sorted(PAGES.glob("*/page.html")), PAGES.parent / "aeb" / "escalation.html.gz"]
+_ESCALATION = _TRAFILATURA_INPUTS[-1]
+
+
+def _trafilatura_text(page: Path, prepare: Callable[[lxml.html.HtmlElement], None]) -> list[str]:
+    """trafilatura's fast and full passes over the page as newsflow prunes it, after ``prepare``."""
+    html = gzip.decompress(page.read_bytes()) if page.suffix == ".gz" else page.read_bytes()
+    tree = parse_html(html, "https://example.com/")
+    prune_tree(tree)
+    prepare(tree)
+    found = [body_module._main_content(tree, "https://example.com/", fast=fast) for fast in (True, False)]
+    return [" ".join(b.itertext()) if b is not None else "" for b in found]
+
+
+def _strip_menus(tree: lxml.html.HtmlElement) -> None:
+    etree.strip_elements(tree, "nav", with_tail=False)
 
 
 @pytest.mark.parametrize("page", _TRAFILATURA_INPUTS, ids=lambda p: p.parent.name if p.name == "page.html" else p.name)
 def test_dropping_early_what_trafilatura_drops_leaves_its_result_unchanged(page: Path) -> None:
-    # what makes the early drop safe: every stage of trafilatura's pass removes those elements itself
-    html = gzip.decompress(page.read_bytes()) if page.suffix == ".gz" else page.read_bytes()
+    # what makes the early drop of heads, footers and asides safe: every stage of trafilatura's pass removes
+    # them itself; menus are the one deliberate change (next test)
+    dropped = _trafilatura_text(page, body_module._drop_what_trafilatura_drops)
+    assert dropped == _trafilatura_text(page, _strip_menus)
 
-    def main_text(drop: bool) -> str:
-        tree = parse_html(html, "https://example.com/")
-        prune_tree(tree)
-        if drop:
-            body_module._drop_what_trafilatura_drops(tree)
-        found = [body_module._main_content(tree, "https://example.com/", fast=fast) for fast in (True, False)]
-        return "\n--\n".join(" ".join(b.itertext()) if b is not None else "" for b in found)
 
-    assert main_text(drop=True) == main_text(drop=False)
+def test_menu_text_no_longer_reaches_trafilaturas_rescue() -> None:
+    """Menus went only to trafilatura's baseline rescue and its page-length measure, and came out as body text
+    where its pass found no article; dropped up front, their entries do not."""
+    html = gzip.decompress(_ESCALATION.read_bytes())
+    tree = parse_html(html, "https://example.com/")
+    prune_tree(tree)
+    elsewhere = {line.strip() for e in tree.iter() if e.tag != "nav" and not list(e.iterancestors("nav"))
+                 for line in [e.text or "", e.tail or ""]}  # fmt: skip
+    menu_only = {t.strip() for nav in tree.iter("nav") for t in nav.itertext() if t.strip()} - elsewhere
+    assert menu_only
+
+    def keep(tree: lxml.html.HtmlElement) -> None:
+        pass
+
+    with_menus = _trafilatura_text(_ESCALATION, keep)[0]
+    without = _trafilatura_text(_ESCALATION, body_module._drop_what_trafilatura_drops)[0]
+    assert any(entry in with_menus for entry in menu_only)
+    assert not any(entry in without.splitlines() for entry in menu_only)
 
 
 # furniture words and parts in mixed case, a term prefix, and letters whose case-insensitive match is not ASCII
