@@ -240,6 +240,10 @@ def test_furniture_tokens_are_decided_case_insensitively(token: str) -> None:
     """The lowercased-ASCII shortcut decides every token as the case-insensitive patterns do."""
     import extractors.boilerplate as b
 
+    # what makes the shortcut exact: no uppercase and no non-ASCII letter in the patterns themselves
+    for pattern in (b._FURNITURE_WORD.pattern, b._FURNITURE_PART.pattern, b._TERM.pattern):
+        assert pattern.isascii() and pattern == pattern.lower(), pattern[:60]
+
     expected = bool(b._FURNITURE_WORD.match(token)) or (
         b._FURNITURE_PART.search(token) is not None and not b._TERM.match(token)
     )
