@@ -190,8 +190,10 @@ def _measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, Any], f
     while process.poll() is None:
         try:
             tree = [watched, *watched.children(recursive=True)]
-            sizes = [(p.memory_info().rss, " ".join(p.cmdline()[1:3])[-40:]) for p in tree if p.is_running()]
-            peak_pss = max(peak_pss, sum(p.memory_full_info().pss for p in tree if p.is_running()))
+            # one read per process gives both (``memory_full_info`` holds the RSS too)
+            memory = [(p.memory_full_info(), " ".join(p.cmdline()[1:3])[-40:]) for p in tree if p.is_running()]
+            sizes = [(info.rss, name) for info, name in memory]
+            peak_pss = max(peak_pss, sum(info.pss for info, _ in memory))
             for p in tree:
                 times = p.cpu_times()
                 cpu[p.pid] = ("main" if p.pid == process.pid else "workers", times.user, times.system)
