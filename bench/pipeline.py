@@ -14,7 +14,10 @@ a fresh one spends ~1 s of CPU on its first requests).  The script then
    answered 304;
 3. runs the ``reindex`` flow, which builds the search index over what was stored
    (ingest runs leave that to it);
-4. times bare ``trafilatura.extract`` over the same N pages in one process;
+4. times bare ``trafilatura.extract`` over the same N pages in one process: the
+   first half just before step 1, the second just after it, so that a change in
+   the machine's speed while the run goes (this shared machine's moves ±30% within
+   minutes) weighs on the baseline as on the run;
 
 and prints pages/s end to end and for bare trafilatura, their ratio, peak RSS,
 where the wall time went (fetch / extract / store / orchestration), DuckDB
@@ -159,15 +162,15 @@ def child_reindex(db: str) -> None:
                       "articles": report.articles}))  # fmt: skip
 
 
-def child_trafilatura(data: str, pages: int) -> None:
-    """Time bare trafilatura.extract over the same pages, one process (run in a child process)."""
+def child_trafilatura(data: str, first: int, stop: int) -> None:
+    """Time bare trafilatura.extract over pages ``first``..``stop``-1, one process (run in a child process)."""
     import trafilatura
 
     templates = load_templates(Path(data))
     base = "http://127.0.0.1:1"
     trafilatura.extract(page_body(templates, 0, base))  # warm-up: lazy imports
     seconds = 0.0
-    for index in range(pages):
+    for index in range(first, stop):
         html = page_body(templates, index, base)
         start = time.perf_counter()
         trafilatura.extract(html, url=f"{base}{article_path(index)}")
@@ -322,16 +325,18 @@ def main() -> int:
     subprocess.run([*me, "_ingest", str(workdir / "warmup.duckdb"), str(warmup)], env=env, check=True,
                    capture_output=True)  # fmt: skip
     others = {"site": psutil.Process(site.pid), "prefect server": psutil.Process(prefect_server.pid)}
+    half = args.pages // 2
+    bare_before, _, _, _ = _measure([*me, "_trafilatura", str(args.data), "0", str(half)], env)
     before = {name: _tree_cpu(proc) for name, proc in others.items()}
     first, first_wall, first_rss, first_pss = _measure([*me, "_ingest", db, str(sources)], env)
     if os.environ.get("NEWSFLOW_BENCH_VERBOSE"):
         spent = {name: round(_tree_cpu(proc) - before[name], 1) for name, proc in others.items()}
         print(f"  CPU s outside the run's process tree during it: {spent}", flush=True)
+    bare_after, _, _, _ = _measure([*me, "_trafilatura", str(args.data), str(half), str(args.pages)], env)
     second, _, second_rss, _ = _measure([*me, "_ingest", db, str(sources), "--refresh"], env)
     index, _, index_rss, _ = _measure([*me, "_reindex", db], env)
     server_rss = psutil.Process(prefect_server.pid).memory_info().rss / 2**20
     prefect_server.terminate()
-    bare, _, _, _ = _measure([*me, "_trafilatura", str(args.data), str(args.pages)], env)
     site.terminate()
 
     import duckdb
@@ -343,14 +348,17 @@ def main() -> int:
 
     n = args.pages
     e2e = n / first["seconds"]
-    trafilatura_rate = n / bare["seconds"]
+    bare_seconds = bare_before["seconds"] + bare_after["seconds"]
+    trafilatura_rate = n / bare_seconds
     stages, wall = first["stages"], first["flow_wall"]
     store = stages.get("store", 0.0)
     rows = first["new"] + n + first["fetched"]  # articles + pages + fetch log rows written
     print(f"first run:  {first['new']} new, {first['failed']} failed {first['failures'] or ''}; "
           f"{first['seconds']:.1f} s in ingest(), {first_wall:.1f} s with process start")  # fmt: skip
     print(f"end to end:          {e2e:8.1f} pages/s")
-    print(f"bare trafilatura:    {trafilatura_rate:8.1f} pages/s (one process, {bare['seconds']:.1f} s)")
+    print(f"bare trafilatura:    {trafilatura_rate:8.1f} pages/s (one process, {bare_seconds:.1f} s; "
+          f"{half / bare_before['seconds']:.1f} pages/s on the half before the run, "
+          f"{(n - half) / bare_after['seconds']:.1f} on the half after)")  # fmt: skip
     print(f"peak RSS (process tree): {first_rss:8.0f} MB first run, {second_rss:.0f} MB 304 rerun "
           f"(the Prefect server, a separate service: {server_rss:.0f} MB)")  # fmt: skip
     print(f"peak PSS (process tree): {first_pss:8.0f} MB first run (shared pages counted once)")
@@ -380,6 +388,6 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "_reindex":
         child_reindex(sys.argv[2])
     elif len(sys.argv) > 1 and sys.argv[1] == "_trafilatura":
-        child_trafilatura(sys.argv[2], int(sys.argv[3]))
+        child_trafilatura(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         raise SystemExit(main())
