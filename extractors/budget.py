@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
 
 from extractors.errors import ExtractionTimeout
 
@@ -29,35 +30,52 @@ class _Overrun(BaseException):
 _REPEAT_SECONDS = 0.05
 
 
-def _on_alarm(signum: int, frame: object) -> None:
+class time_budget:  # lower case: callers write ``with time_budget(seconds, url):``, as with a function
+    """Raise ``ExtractionTimeout`` for ``url`` if the block runs longer than ``seconds``.
+
+    A class, not a generator: leaving the block must stop the timer whatever the alarm does meanwhile.  Left
+    through ``contextlib``, an alarm landing in its ``__exit__`` before the generator's ``finally`` ran escaped as
+    a bare overrun and left the repeating timer running, raising into whatever code ran next; here the alarm
+    holds its fire while ``__exit__`` is on the stack, and ``__exit__`` stops the timer first.
+    """
+
+    def __init__(self, seconds: float | None, url: str) -> None:
+        self.seconds, self.url = seconds, url
+        self._previous: Callable[[int, FrameType | None], Any] | int | signal.Handlers | None = None
+        self._armed = False
+
+    def __enter__(self) -> None:
+        seconds = self.seconds
+        self._armed = (
+            seconds is not None
+            and seconds > 0
+            and hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+            # an outer timer (someone else's alarm) is left alone rather than silently replaced
+            and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+        )
+        if self._armed and seconds is not None:
+            self._previous = signal.signal(signal.SIGALRM, _on_alarm)
+            # repeating: an overrun raised where Python swallows exceptions (a gc callback, a __del__) is raised again
+            signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT_SECONDS)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if not self._armed:
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self._previous)
+        if kind is not None and issubclass(kind, _Overrun):
+            raise ExtractionTimeout(self.url, f"extraction took longer than its budget of {self.seconds:g} s") from None
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    while frame is not None:
+        if frame.f_code is _EXIT:
+            return  # the block is being left: __exit__ stops the timer
+        frame = frame.f_back
     raise _Overrun
 
 
-@contextmanager
-def time_budget(seconds: float | None, url: str) -> Iterator[None]:
-    """Raise ``ExtractionTimeout`` for ``url`` if the block runs longer than ``seconds``."""
-    usable = (
-        seconds is not None
-        and seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        # an outer timer (someone else's alarm) is left alone rather than silently replaced
-        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-    )
-    if not usable:
-        yield
-        return
-    assert seconds is not None
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    # repeating: an overrun raised where Python swallows exceptions (a gc callback, a __del__) is raised again
-    signal.setitimer(signal.ITIMER_REAL, seconds, _REPEAT_SECONDS)
-    try:
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except _Overrun:
-        # caught outside the inner finally: an alarm that fires just before the timer is cleared lands here too
-        raise ExtractionTimeout(url, f"extraction took longer than its budget of {seconds:g} s") from None
-    finally:
-        signal.signal(signal.SIGALRM, previous)
+_EXIT = time_budget.__exit__.__code__
