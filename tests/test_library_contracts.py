@@ -12,6 +12,7 @@ import httpx
 import lxml.html
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from crawl import _httpcore_pool
 from crawl.netguard import AddressPolicy, guarded_transport
@@ -67,23 +68,35 @@ def test_trafilatura_internals() -> None:
     assert _trafilatura.handle_compressed_file(b"<html></html>") == b"<html></html>"
 
 
-# trafilatura 2.3's byline XPaths, whitespace collapsed: extractors/_trafilatura.extract_author skips its search on
-# pages where no attribute holds what these can match
+# trafilatura 2.3's byline and byline-discard XPaths, whitespace collapsed: extractors/_trafilatura.extract_author
+# runs its search on the elements whose attributes hold what these can match, judged on bare copies of them
 _AUTHOR_XPATHS_SHA256 = "52b3a4d1177c18bb839ab532764865e4c94e3c73bf81fb9d72f0cae1ab4e47d4"
+_AUTHOR_DISCARD_XPATHS_SHA256 = "bc72e4f5f66922ec82a463e23a3289656cc29120f6711e9f95ab5c5fd90ec31f"
+
+
+def _digest(expressions: list[etree.XPath]) -> str:
+    return hashlib.sha256("\n".join(" ".join(e.path.split()) for e in expressions).encode()).hexdigest()
 
 
 def test_trafilatura_byline_search_reads_only_its_author_xpaths() -> None:
     from trafilatura import metadata, xpaths
 
-    paths = "\n".join(" ".join(expression.path.split()) for expression in xpaths.AUTHOR_XPATHS)
-    assert hashlib.sha256(paths.encode()).hexdigest() == _AUTHOR_XPATHS_SHA256, (
-        "trafilatura.xpaths.AUTHOR_XPATHS changed: check that extractors/_trafilatura._AUTHOR_VALUE and "
-        "_AUTHOR_ELEMENTS still cover every attribute value and element they match, then update the digest"
+    assert _digest(xpaths.AUTHOR_XPATHS) == _AUTHOR_XPATHS_SHA256, (
+        "trafilatura.xpaths.AUTHOR_XPATHS changed: check that they still test only an element's name, the attributes "
+        "in extractors/_trafilatura._TESTED_ATTRIBUTES and its rel children, that _AUTHOR_VALUE matches every "
+        "attribute value they accept, then update the digest"
+    )
+    assert _digest(xpaths.AUTHOR_DISCARD_XPATHS) == _AUTHOR_DISCARD_XPATHS_SHA256, (
+        "trafilatura.xpaths.AUTHOR_DISCARD_XPATHS changed: check that they still test only an element's name and "
+        "the attributes in extractors/_trafilatura._TESTED_ATTRIBUTES, then update the digest"
     )
     assert set(metadata.extract_author.__code__.co_names) == {
         "prune_unwanted_nodes", "deepcopy", "AUTHOR_DISCARD_XPATHS", "extract_metainfo", "AUTHOR_XPATHS",
         "normalize_authors",
-    }, "trafilatura.metadata.extract_author reads more than AUTHOR_XPATHS: its pre-check may skip a byline"  # fmt: skip
+    }, "trafilatura.metadata.extract_author changed: extractors/_trafilatura.extract_author must follow"  # fmt: skip
+    assert _trafilatura._BYLINE_LIMIT in metadata.extract_author.__code__.co_consts, (
+        "trafilatura.metadata.extract_author's len_limit changed: update extractors/_trafilatura._BYLINE_LIMIT"
+    )
 
 
 _BYLINE_WORDS = ["author", "Author", "AUTHOR", "authorName", "author-name", "byline", "Byline", "byl", "BBL",
@@ -136,6 +149,64 @@ def test_byline_search_is_skipped_only_where_trafilatura_finds_nothing_on_mixed_
 ) -> None:
     """Property: on pages of several bylines and near misses, the same byline either way."""
     _same_byline(_byline_page(elements))
+
+
+# Nested pages: bylines inside discarded boxes (comments, sidebars, figures), discarded boxes inside bylines (a
+# <time>, a date span), rel children, tails that the pruning moves, names XML does not allow.
+_NESTED_TAGS = [*_BYLINE_TAGS, "section", "time", "figure", "o:p"]
+_NESTED_WORDS = [*_BYLINE_WORDS, "comments", "commentlist", "sidebar", "is-hidden", "quote", "print", "category",
+                 "meta-date", "Figure", "ProductReviews", "comments-area", "article-share"]  # fmt: skip
+_NESTED_TEXTS = ["Jane Doe", "me", "By Jane Doe", "x", "", "5 March 2024", "m"]
+
+
+def _render(element: tuple[str, list[tuple[str, str]], str, list[object], str]) -> str:
+    tag, attributes, text, children, tail = element
+    rendered = "".join(f' {name}="{value}"' for name, value in attributes)
+    inner = "".join(_render(child) for child in children)  # type: ignore[arg-type]
+    return f"<{tag}{rendered}>{text}{inner}</{tag}>{tail}"
+
+
+_NESTED = st.recursive(
+    st.tuples(
+        st.sampled_from(_NESTED_TAGS),
+        st.lists(st.tuples(st.sampled_from(_BYLINE_ATTRIBUTES), st.sampled_from(_NESTED_WORDS)), max_size=2),
+        st.sampled_from(_NESTED_TEXTS),
+        st.just([]),
+        st.sampled_from(["", " and John Roe", " | ", "e"]),
+    ),
+    lambda children: st.tuples(
+        st.sampled_from(_NESTED_TAGS),
+        st.lists(st.tuples(st.sampled_from(_BYLINE_ATTRIBUTES), st.sampled_from(_NESTED_WORDS)), max_size=2),
+        st.sampled_from(_NESTED_TEXTS),
+        st.lists(children, max_size=3),
+        st.sampled_from(["", " and John Roe", " | ", "e"]),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NESTED, min_size=1, max_size=3))
+def test_byline_search_on_its_candidates_finds_what_trafilatura_finds_on_nested_pages(
+    elements: list[tuple[str, list[tuple[str, str]], str, list[object], str]],
+) -> None:
+    """Property: searching only the elements the byline XPaths could match (judged on bare copies, with their
+    ancestors for the discard test) finds the byline trafilatura's search of the whole pruned page finds."""
+    _same_byline(f"<html><body><article><p>Some text.</p>{''.join(map(_render, elements))}</article></body></html>")
+
+
+def test_byline_search_reads_rel_children_as_the_pruned_page_has_them() -> None:
+    # pruning the <time> moves its tail: the rel child reads "me" only once it is gone
+    _same_byline("<html><body><div><rel>m<time>today</time>e</rel>Jane Doe</div></body></html>")
+    _same_byline("<html><body><div><rel>me<time>today</time></rel>Jane Doe</div></body></html>")
+
+
+def test_byline_search_reads_only_the_root_element_as_trafilatura_does() -> None:
+    # libxml2 keeps elements after a closed </html> as further top-level nodes; trafilatura copies the root only
+    page = '<html><body><p>Text.</p></body></html><div class="author">Jane Doe</div>'
+    tree = lxml.html.document_fromstring(page)
+    assert tree.xpath("count(//*[@class='author'])") == 1.0 and next(tree.iter("div"), None) is None
+    _same_byline(page)
 
 
 def test_prefect_settings_context_as_command_line_run_rewrites_it() -> None:
