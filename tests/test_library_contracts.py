@@ -185,7 +185,7 @@ _NESTED = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(_NESTED, min_size=1, max_size=3))
 def test_byline_search_on_its_candidates_finds_what_trafilatura_finds_on_nested_pages(
     elements: list[tuple[str, list[tuple[str, str]], str, list[object], str]],

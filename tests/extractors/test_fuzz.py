@@ -201,7 +201,7 @@ def _page(url: str, body: bytes) -> FetchedPage:
 
 def test_the_pool_kills_a_stuck_worker_and_only_that_page_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     """No budget inside the worker (as if the page were stuck in C code): the hard deadline kills it."""
-    monkeypatch.setattr(extraction_pool, "NO_BUDGET_DEADLINE", 1.0)
+    monkeypatch.setattr(extraction_pool, "NO_BUDGET_DEADLINE", 0.5)
     monkeypatch.setattr(extraction_pool, "HARD_SLACK", 2.0)
     expected = load_expected("klaten-flashback")
     good = (PAGES / "klaten-flashback" / "page.html").read_bytes()
