@@ -56,8 +56,11 @@ _TESTED_ATTRIBUTES = ("class", "id", "itemprop", "rel", "data-component", "data-
 # root element (libxml2 keeps what follows a closed ``</html>`` as further top-level elements)
 _ATTRIBUTES = "|".join(f"@{name}|.//@{name}" for name in _TESTED_ATTRIBUTES)
 _AUTHOR_ATTRIBUTES = XPath(_ATTRIBUTES, smart_strings=False)
-# those of the attributes whose value is one of ``$values`` (libxml2 compares node-sets by hashing them)
+# those of the attributes whose value is one of ``$values``: libxml2 compares each with the whole node-set,
+# cheap for a few values; past ``_HOLDING_MAX`` every attribute is read as a Python string that knows its element
 _HOLDING = XPath(f"({_ATTRIBUTES})[. = $values]")
+_HOLDING_MAX = 16
+_AUTHOR_ATTRIBUTE_NODES = XPath(_ATTRIBUTES)
 _AUTHOR_VALUE = re.compile(
     r"uthor|yline|byl|BBL|username|screenname|writer|channel-name|submitted-by|posted-by|journalist-name|zuozhe|"
     r"bianji|xiaobian"
@@ -94,11 +97,16 @@ def _candidates(tree: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
     values = [v for v in set(cast(list[str], _AUTHOR_ATTRIBUTES(tree))) if _AUTHOR_VALUE.search(v)]
     found: dict[lxml.html.HtmlElement, None] = {}
     if values:
-        holder = etree.Element(_UNNAMED)
-        for value in values:
-            etree.SubElement(holder, _UNNAMED).text = value
+        if len(values) <= _HOLDING_MAX:
+            holder = etree.Element(_UNNAMED)
+            for value in values:
+                etree.SubElement(holder, _UNNAMED).text = value
+            held = cast(list[etree._ElementUnicodeResult], _HOLDING(tree, values=list(holder)))
+        else:
+            wanted = set(values)
+            attributes = cast(list[etree._ElementUnicodeResult], _AUTHOR_ATTRIBUTE_NODES(tree))
+            held = [value for value in attributes if value in wanted]
         # attribute nodes in document order: their elements are too
-        held = cast(list[etree._ElementUnicodeResult], _HOLDING(tree, values=list(holder)))
         found = dict.fromkeys(cast(lxml.html.HtmlElement, value.getparent()) for value in held)
     # ``//author`` whatever its attributes, and ``rel='me'``: an element with a ``rel`` child
     extra = [*tree.iter("author"), *(r.getparent() for r in tree.iter("rel") if r is not tree)]
