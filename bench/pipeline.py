@@ -16,7 +16,7 @@ a fresh one spends ~1 s of CPU on its first requests).  The script then
    (ingest runs leave that to it);
 4. times bare ``trafilatura.extract`` over the same N pages in one process: the
    first half just before step 1, the second just after it, so that a change in
-   the machine's speed while the run goes (this shared machine's moves ±30% within
+   the machine's speed while the run goes (a shared VM's can move ±30% within
    minutes) weighs on the baseline as on the run;
 
 and prints pages/s end to end and for bare trafilatura, their ratio, peak RSS,
