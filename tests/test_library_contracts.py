@@ -167,22 +167,21 @@ _NESTED_WORDS = [*_BYLINE_WORDS, "comments", "commentlist", "sidebar", "is-hidde
 _NESTED_TEXTS = ["Jane Doe", "me", "By Jane Doe", "x", "", "5 March 2024", "m"]
 
 
+def _nested_element(
+    children: st.SearchStrategy[list[object]],
+) -> st.SearchStrategy[tuple[str, list[tuple[str, str]], str, list[object], str]]:
+    """An element (name, attributes, text, children, tail) for ``_render``, its children drawn from ``children``."""
+    return st.tuples(
+        st.sampled_from(_NESTED_TAGS),
+        st.lists(st.tuples(st.sampled_from(_BYLINE_ATTRIBUTES), st.sampled_from(_NESTED_WORDS)), max_size=2),
+        st.sampled_from(_NESTED_TEXTS),
+        children,
+        st.sampled_from(["", " and John Roe", " | ", "e"]),
+    )
+
+
 _NESTED = st.recursive(
-    st.tuples(
-        st.sampled_from(_NESTED_TAGS),
-        st.lists(st.tuples(st.sampled_from(_BYLINE_ATTRIBUTES), st.sampled_from(_NESTED_WORDS)), max_size=2),
-        st.sampled_from(_NESTED_TEXTS),
-        st.just([]),
-        st.sampled_from(["", " and John Roe", " | ", "e"]),
-    ),
-    lambda children: st.tuples(
-        st.sampled_from(_NESTED_TAGS),
-        st.lists(st.tuples(st.sampled_from(_BYLINE_ATTRIBUTES), st.sampled_from(_NESTED_WORDS)), max_size=2),
-        st.sampled_from(_NESTED_TEXTS),
-        st.lists(children, max_size=3),
-        st.sampled_from(["", " and John Roe", " | ", "e"]),
-    ),
-    max_leaves=12,
+    _nested_element(st.just([])), lambda children: _nested_element(st.lists(children, max_size=3)), max_leaves=12
 )
 
 
